@@ -1,0 +1,95 @@
+"""The Bearer dependency and scope checks."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+
+from core import users
+from core.db import read_transaction
+from core.deps import EngineDep, SettingsDep
+from core.security import (
+    KNOWN_SCOPES,
+    SCOPE_AAA_ADMIN,
+    SCOPE_ITEMS_WRITE,
+    decode_access_token,
+)
+
+
+def unauthorized(detail: str, error: str | None = "invalid_token") -> HTTPException:
+    """401 with the RFC 6750 challenge."""
+    challenge = f'Bearer error="{error}"' if error else "Bearer"
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": challenge})
+
+
+class BearerToken(OAuth2PasswordBearer):
+    """Extracts the token from `Authorization: Bearer <token>`; also drives /docs' Authorize button."""
+
+    async def __call__(self, request: Request) -> str:
+        values = request.headers.getlist("authorization")
+        if not values:
+            raise unauthorized("Not authenticated", error=None)
+        if len(values) > 1:
+            raise unauthorized("Send exactly one Authorization header")
+        scheme, _, token = values[0].strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer":
+            raise unauthorized("Authorization scheme must be Bearer")
+        if not token or " " in token:
+            raise unauthorized("Bearer token is empty or malformed")
+        return token
+
+
+bearer_token = BearerToken(tokenUrl="/aaa/token", scopes=KNOWN_SCOPES, auto_error=True)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    username: str
+    scopes: list[str]
+    token_scopes: list[str]
+    expires_at: datetime
+
+
+def get_principal(
+    request: Request,
+    security_scopes: SecurityScopes,
+    token: Annotated[str, Depends(bearer_token)],
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> Principal:
+    """Verify the token, check the user is still active, and enforce the route's scopes."""
+    try:
+        claims = decode_access_token(settings, request.app.state.jwt_secret, token)
+    except jwt.InvalidTokenError as exc:
+        raise unauthorized(f"Invalid token: {exc}") from exc
+    with read_transaction(engine) as conn:
+        user = users.get_user(conn, claims["sub"])
+    if user is None or user["disabled"]:
+        raise unauthorized("Invalid token: user is unknown or disabled")
+    token_scopes = claims.get("scope", "").split()
+    granted = sorted(set(token_scopes) & set(user["scopes"]))
+    missing = [scope for scope in security_scopes.scopes if scope not in granted]
+    request.scope.setdefault("state", {})["user"] = user["username"]
+    if missing:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"Missing scope: {' '.join(missing)}",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'},
+        )
+    return Principal(
+        username=user["username"],
+        scopes=granted,
+        token_scopes=token_scopes,
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+    )
+
+
+CurrentUser = Annotated[Principal, Security(get_principal)]
+ItemWriter = Annotated[Principal, Security(get_principal, scopes=[SCOPE_ITEMS_WRITE])]
+Admin = Annotated[Principal, Security(get_principal, scopes=[SCOPE_AAA_ADMIN])]

@@ -1,0 +1,40 @@
+"""The one Settings object, read from the environment and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / "data"
+
+
+class Settings(BaseSettings):
+    """Service configuration; every field can be set by an upper-case env var."""
+
+    model_config = SettingsConfigDict(env_file=PROJECT_DIR / ".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    app_instance: str = "api"
+    app_port: int = 0
+
+    database_url: str = f"sqlite:///{DATA_DIR / 'app.db'}"
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    jwt_secret: str = Field(default="", repr=False)
+    jwt_secret_file: Path = DATA_DIR / "jwt_secret"
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "fastapi-pm2-service"
+    jwt_audience: str = "fastapi-pm2-service"
+    jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
+    access_token_expire_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings()

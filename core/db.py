@@ -1,0 +1,153 @@
+"""Engine, tables and the connection dependencies."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
+
+from core.config import Settings
+
+# Writers in one process queue here instead of spinning on SQLite's file lock.
+_SQLITE_WRITE_LOCK = threading.Lock()
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+metadata = MetaData()
+
+# BigInteger ids map to INTEGER PRIMARY KEY (rowid) on SQLite.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("price_cents", BigInteger, nullable=False),
+    Column("in_stock", Boolean, nullable=False, default=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("scopes", String(500), nullable=False, default=""),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(64), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=True),
+    Column("result", String(32), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("instance", String(64), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("client", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for write transactions."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection):
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Create the engine for `DATABASE_URL`; SQLite gets its file directory and pragmas."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables; a concurrent creator winning the race is fine."""
+    try:
+        metadata.create_all(engine)
+    except OperationalError as exc:
+        if "already exists" not in str(exc):
+            raise
+        metadata.create_all(engine)
+
+
+def read_transaction(engine: Engine) -> AbstractContextManager[Connection]:
+    """A short read transaction."""
+    return engine.begin()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction, committed on exit; one writer per process at a time on SQLite."""
+    lock = _SQLITE_WRITE_LOCK if engine.dialect.name == "sqlite" else nullcontext()
+    with (
+        lock,
+        engine.connect().execution_options(sqlite_immediate=True) as conn,
+        conn.begin(),
+    ):
+        yield conn

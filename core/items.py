@@ -1,0 +1,104 @@
+"""Item storage: plain functions over one connection."""
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from core.db import items, utcnow
+
+CENTS = Decimal(100)
+
+
+class VersionMismatch(Exception):
+    """The item changed since the version the client sent in `If-Match`."""
+
+
+def _to_public(row) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["price"] = Decimal(data.pop("price_cents")) / CENTS
+    return data
+
+
+def _to_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    columns = dict(fields)
+    if "price" in columns:
+        columns["price_cents"] = int(columns.pop("price") * CENTS)
+    return columns
+
+
+def get_item(conn: Connection, item_id: int) -> dict[str, Any] | None:
+    """Return one item, or None."""
+    row = conn.execute(select(items).where(items.c.id == item_id)).first()
+    return _to_public(row) if row else None
+
+
+def list_items(
+    conn: Connection,
+    *,
+    limit: int,
+    offset: int,
+    q: str | None = None,
+    in_stock: bool | None = None,
+    min_price: Decimal | None = None,
+    max_price: Decimal | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of items in id order, and the total that match the filters."""
+    conditions = []
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(items.c.name.ilike(pattern, escape="\\"))
+    if in_stock is not None:
+        conditions.append(items.c.in_stock == in_stock)
+    if min_price is not None:
+        conditions.append(items.c.price_cents >= int(min_price * CENTS))
+    if max_price is not None:
+        conditions.append(items.c.price_cents <= int(max_price * CENTS))
+    page = select(items).where(*conditions).order_by(items.c.id).limit(limit).offset(offset)
+    total = select(func.count()).select_from(items).where(*conditions)
+    rows = conn.execute(page).all()
+    return [_to_public(row) for row in rows], conn.execute(total).scalar_one()
+
+
+def create_item(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
+    """Insert an item and return it."""
+    now = utcnow()
+    values = _to_columns(fields) | {"version": 1, "created_at": now, "updated_at": now}
+    item_id = conn.execute(items.insert().values(**values)).inserted_primary_key[0]
+    return get_item(conn, item_id)
+
+
+def update_item(
+    conn: Connection,
+    item_id: int,
+    fields: dict[str, Any],
+    expected_version: int | None = None,
+) -> dict[str, Any] | None:
+    """Change the given fields; None if the item is missing, VersionMismatch if it moved on."""
+    condition = items.c.id == item_id
+    if expected_version is not None:
+        condition &= items.c.version == expected_version
+    values = _to_columns(fields) | {
+        "version": items.c.version + 1,
+        "updated_at": utcnow(),
+    }
+    if conn.execute(items.update().where(condition).values(**values)).rowcount == 0:
+        return _missing_or_mismatch(conn, item_id)
+    return get_item(conn, item_id)
+
+
+def delete_item(conn: Connection, item_id: int, expected_version: int | None = None) -> bool:
+    """Delete an item; False if it is missing, VersionMismatch if it moved on."""
+    condition = items.c.id == item_id
+    if expected_version is not None:
+        condition &= items.c.version == expected_version
+    if conn.execute(items.delete().where(condition)).rowcount == 0:
+        _missing_or_mismatch(conn, item_id)
+        return False
+    return True
+
+
+def _missing_or_mismatch(conn: Connection, item_id: int) -> None:
+    if get_item(conn, item_id) is not None:
+        raise VersionMismatch

@@ -1,0 +1,50 @@
+// pm2 process file: one fork-mode uvicorn per port, all serving the same main:app.
+//   API_PORTS  comma-separated ports (default 8001,8002); each becomes an app named api-<port>
+//   API_HOST   bind address (default 127.0.0.1)
+//   UVICORN_GRACEFUL_SECONDS  time in-flight requests get on stop/restart (default 3, kept below kill_timeout)
+const path = require("path");
+
+const root = __dirname;
+const venv = process.env.VIRTUAL_ENV_DIR || path.join(root, ".venv");
+const host = process.env.API_HOST || "127.0.0.1";
+const graceful = Number(process.env.UVICORN_GRACEFUL_SECONDS || 3);
+const ports = (process.env.API_PORTS || "8001,8002")
+  .split(",")
+  .map((p) => p.trim())
+  .filter(Boolean);
+
+for (const port of ports) {
+  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    throw new Error(`API_PORTS: "${port}" is not a port number`);
+  }
+}
+
+module.exports = {
+  apps: ports.map((port) => ({
+    name: `api-${port}`,
+    cwd: root,
+    // uvicorn is a Python script without a .py extension: "none" stops pm2 from running it with node.
+    script: path.join(venv, "bin", "uvicorn"),
+    interpreter: "none",
+    args: [
+      "main:app",
+      "--host", host,
+      "--port", port,
+      "--no-access-log", // the app writes its own access line
+      "--timeout-graceful-shutdown", String(graceful),
+    ],
+    exec_mode: "fork",
+    instances: 1,
+    env: {
+      APP_PORT: port,
+      APP_INSTANCE: `api-${port}`,
+    },
+    time: true, // pm2 prefixes every log line with a timestamp
+    kill_timeout: (graceful + 2) * 1000, // SIGKILL only after uvicorn's graceful shutdown had its time
+    autorestart: true,
+    max_restarts: 10, // crashes within min_uptime count; then pm2 marks the app errored
+    min_uptime: "10s",
+    max_memory_restart: process.env.API_MAX_MEMORY || "512M",
+    treekill: true,
+  })),
+};

@@ -1,0 +1,1 @@
+"""HTTP routers; each declares its own prefix and tags."""

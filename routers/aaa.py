@@ -1,0 +1,182 @@
+"""/aaa: authentication, authorization and accounting."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from core import audit, users
+from core.auth import Admin, CurrentUser
+from core.db import read_transaction, write_transaction
+from core.deps import EngineDep, RequestContextDep, SettingsDep
+from core.schemas import (
+    AuditPage,
+    Me,
+    Token,
+    UserCreate,
+    Username,
+    UserPublic,
+    UserUpdate,
+)
+from core.security import (
+    KNOWN_SCOPES,
+    create_access_token,
+    hash_password,
+    verify_password,
+)
+
+router = APIRouter(prefix="/aaa", tags=["aaa"])
+
+UsernamePath = Annotated[Username, Path(description="User name")]
+
+
+@router.get("", summary="What the AAA service offers")
+@router.get("/", include_in_schema=False)
+def describe(settings: SettingsDep) -> dict[str, Any]:
+    """Endpoints, scopes and token parameters."""
+    return {
+        "service": "aaa",
+        "token_url": "/aaa/token",
+        "grant_types": ["password"],
+        "token_type": "bearer",
+        "algorithm": settings.jwt_algorithm,
+        "issuer": settings.jwt_issuer,
+        "audience": settings.jwt_audience,
+        "expires_in": settings.access_token_expire_minutes * 60,
+        "scopes": KNOWN_SCOPES,
+        "endpoints": {
+            "token": "POST /aaa/token",
+            "me": "GET /aaa/me",
+            "audit": "GET /aaa/audit",
+            "users": "GET, POST /aaa/users; PATCH /aaa/users/{username}",
+        },
+    }
+
+
+@router.post(
+    "/token",
+    response_model=Token,
+    summary="Log in (OAuth2 password flow)",
+    responses={401: {"description": "Wrong user name or password"}},
+)
+def login(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    engine: EngineDep,
+    settings: SettingsDep,
+    ctx: RequestContextDep,
+) -> dict[str, Any]:
+    """Exchange a user name and password for a bearer token."""
+    username = form.username[:64]
+    with read_transaction(engine) as conn:
+        user = users.get_user(conn, username)
+    valid = verify_password(form.password, user["password_hash"] if user else None)
+    ok = valid and user is not None and not user["disabled"]
+    with write_transaction(engine) as conn:
+        audit.record(
+            conn,
+            ctx,
+            actor=username,
+            action="aaa.login",
+            target=username,
+            status_code=200 if ok else 401,
+        )
+    if not ok:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Incorrect username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    requested = form.scopes
+    scopes = [s for s in user["scopes"] if s in requested] if requested else user["scopes"]
+    token, expires_in = create_access_token(settings, request.app.state.jwt_secret, user["username"], scopes)
+    return {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
+
+
+@router.get("/me", response_model=Me, summary="Who am I")
+def me(user: CurrentUser) -> dict[str, Any]:
+    """The caller and the scopes in force."""
+    return {
+        "username": user.username,
+        "scopes": user.scopes,
+        "token_scopes": user.token_scopes,
+        "expires_at": user.expires_at,
+    }
+
+
+@router.get("/audit", response_model=AuditPage, summary="Read the audit trail")
+def read_audit(
+    _: Admin,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> dict[str, Any]:
+    """Every write and login attempt, newest first."""
+    with read_transaction(engine) as conn:
+        records = audit.list_records(conn, limit=limit, offset=offset)
+    return {"records": records, "limit": limit, "offset": offset}
+
+
+@router.get("/users", response_model=list[UserPublic], summary="List users")
+def list_users(_: Admin, engine: EngineDep) -> list[dict[str, Any]]:
+    """Every user, by name."""
+    with read_transaction(engine) as conn:
+        return users.list_users(conn)
+
+
+@router.post(
+    "/users",
+    response_model=UserPublic,
+    status_code=201,
+    summary="Create a user",
+    responses={409: {"description": "User exists"}},
+)
+def create_user(body: UserCreate, admin: Admin, engine: EngineDep, ctx: RequestContextDep) -> dict[str, Any]:
+    """Add a user with a password and scopes."""
+    password = hash_password(body.password)
+    with write_transaction(engine) as conn:
+        try:
+            user = users.create_user(conn, body.username, password, body.scopes)
+        except users.UserExists:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"User {body.username} exists") from None
+        audit.record(
+            conn,
+            ctx,
+            actor=admin.username,
+            action="user.create",
+            target=body.username,
+            status_code=201,
+        )
+    return user
+
+
+@router.patch(
+    "/users/{username}",
+    response_model=UserPublic,
+    summary="Change a user's scopes, password or disabled flag",
+    responses={404: {"description": "No such user"}},
+)
+def update_user(
+    username: UsernamePath,
+    body: UserUpdate,
+    admin: Admin,
+    engine: EngineDep,
+    ctx: RequestContextDep,
+) -> dict[str, Any]:
+    """Disabling a user stops their tokens on every port at once."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "password" in changes:
+        changes["password_hash"] = hash_password(changes.pop("password"))
+    with write_transaction(engine) as conn:
+        if users.get_user(conn, username) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
+        user = users.update_user(conn, username, changes)
+        audit.record(
+            conn,
+            ctx,
+            actor=admin.username,
+            action="user.update",
+            target=username,
+            status_code=200,
+        )
+    return user

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up and start the service: virtualenv, pinned packages, pm2, database, secret, then every port under pm2.
+# Idempotent. Honours API_PORTS, API_HOST, PM2_HOME and everything in .env.
+set -euo pipefail
+source "$(dirname "$0")/_common.sh"
+cd "$ROOT"
+
+ensure_venv "$ROOT/requirements.txt"
+ensure_pm2
+"$PY" scripts/manage.py init
+
+log "starting api on ports $API_PORTS under pm2 (PM2_HOME=${PM2_HOME:-$HOME/.pm2})"
+# startOrRestart: new apps start, running ones pick up the current code and env; nothing is duplicated.
+"$PM2" startOrRestart ecosystem.config.js --update-env >/dev/null
+
+"$PY" scripts/wait_healthy.py --host "$API_HOST" --ports "$API_PORTS" || {
+  "$PM2" ls
+  for port in ${API_PORTS//,/ }; do "$PM2" logs "api-$port" --lines 20 --nostream || true; done
+  exit 1
+}
+"$PM2" ls
+cat <<MSG
+
+Service is up. Try:
+$(for port in ${API_PORTS//,/ }; do printf '  http://%s:%s/items   http://%s:%s/aaa   http://%s:%s/docs\n' "$API_HOST" "$port" "$API_HOST" "$port" "$API_HOST" "$port"; done)
+pm2:    npx pm2 ls | logs | monit | restart api-<port> | stop api-<port>   (or scripts/stop.sh)
+client: .venv/bin/python scripts/client.py
+MSG
