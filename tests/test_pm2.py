@@ -1,0 +1,154 @@
+"""pm2 for real, with a private PM2_HOME and free ports: start, logs, crash recovery, delete, start.sh."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.procs import PM2_BIN, ROOT, Pm2, free_ports, is_listening, service_env, wait_healthy
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not PM2_BIN.exists(), reason="pm2 not installed: run scripts/test.sh"),
+]
+
+
+@pytest.fixture
+def pm2(tmp_path):
+    """A private pm2 with API_PORTS set to two free ports; yields (pm2, ports)."""
+    ports = free_ports(2)
+    env = service_env(tmp_path, API_PORTS=",".join(map(str, ports)))
+    manager = Pm2(tmp_path / "pm2home", env)
+    try:
+        yield manager, ports
+    finally:
+        manager.close()
+
+
+def out_log(app: dict) -> Path:
+    return Path(app["pm2_env"]["pm_out_log_path"])
+
+
+def test_ecosystem_starts_both_apps_online(pm2):
+    manager, ports = pm2
+    manager.run("start", "ecosystem.config.js")
+    for port in ports:
+        app = manager.wait_online(f"api-{port}")
+        assert app["pm2_env"]["exec_mode"] == "fork_mode"
+        health = wait_healthy(port)
+        assert health["instance"] == f"api-{port}"
+        assert health["port"] == port
+        assert health["pid"] == app["pid"]
+    assert sorted(manager.apps()) == sorted(f"api-{port}" for port in ports)
+
+
+def test_access_line_reaches_pm2_log_within_2_seconds(pm2):
+    manager, ports = pm2
+    manager.run("start", "ecosystem.config.js")
+    port = ports[0]
+    app = manager.wait_online(f"api-{port}")
+    wait_healthy(port)
+    request_id = f"logcheck-{uuid.uuid4().hex}"
+    assert requests.get(f"http://127.0.0.1:{port}/items", headers={"X-Request-ID": request_id}).status_code == 200
+    sent = time.monotonic()
+    line = None
+    while time.monotonic() - sent < 2 and line is None:
+        line = next((ln for ln in out_log(app).read_text().splitlines() if request_id in ln), None)
+        time.sleep(0.05)
+    assert line is not None, "access line not in the pm2 out log within 2 s"
+    assert '"GET /items" 200' in line
+    assert f"port={port}" in line
+    assert line[:4].isdigit(), "pm2 timestamp missing"
+    error_log = Path(app["pm2_env"]["pm_err_log_path"]).read_text()
+    assert "INFO" not in error_log
+
+
+def test_kill_9_is_restarted_while_other_port_keeps_answering(pm2):
+    manager, (port_a, port_b) = pm2
+    manager.run("start", "ecosystem.config.js")
+    victim = manager.wait_online(f"api-{port_a}")
+    manager.wait_online(f"api-{port_b}")
+    wait_healthy(port_a)
+    wait_healthy(port_b)
+
+    failures, answered, stop = [], [], threading.Event()
+
+    def poll_other_port():
+        while not stop.is_set():
+            try:
+                answered.append(requests.get(f"http://127.0.0.1:{port_b}/health", timeout=2).status_code)
+            except requests.RequestException as exc:
+                failures.append(exc)
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll_other_port)
+    poller.start()
+    try:
+        os.kill(victim["pid"], signal.SIGKILL)
+        restarted = manager.wait_online(f"api-{port_a}", not_pid=victim["pid"])
+        wait_healthy(port_a, not_pid=victim["pid"])
+    finally:
+        stop.set()
+        poller.join()
+    assert restarted["pm2_env"]["restart_time"] >= 1
+    assert failures == []
+    assert answered and set(answered) == {200}
+
+
+def test_delete_all_leaves_nothing_listening(pm2):
+    manager, ports = pm2
+    manager.run("start", "ecosystem.config.js")
+    pids = [manager.wait_online(f"api-{port}")["pid"] for port in ports]
+    for port in ports:
+        wait_healthy(port)
+    manager.run("delete", "all")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(is_listening(port) for port in ports):
+        time.sleep(0.1)
+    assert not any(is_listening(port) for port in ports)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_start_script_is_idempotent_and_client_succeeds(pm2):
+    manager, ports = pm2
+    env = manager.env
+    for _ in range(2):
+        started = subprocess.run(
+            ["bash", "scripts/start.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+        for port in ports:
+            assert f"http://127.0.0.1:{port}/items" in started.stdout
+    assert sorted(manager.apps()) == sorted(f"api-{port}" for port in ports)
+    client = subprocess.run(
+        [
+            sys.executable,
+            "scripts/client.py",
+            "--items",
+            f"http://127.0.0.1:{ports[0]}",
+            "--aaa",
+            f"http://127.0.0.1:{ports[1]}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert client.returncode == 0, client.stdout + client.stderr
+    assert "PUT http://127.0.0.1:" in client.stdout
+    assert '"name": "Updated Item"' in client.stdout
+    assert '"price": 19.99' in client.stdout
+
+    stopped = subprocess.run(["bash", "scripts/stop.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert manager.apps() == {}

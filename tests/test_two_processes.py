@@ -1,0 +1,87 @@
+"""Two real uvicorn processes on free ports sharing one database and one secret."""
+
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.procs import ROOT, free_ports, manage, service_env, terminate, wait_healthy
+
+pytestmark = pytest.mark.slow
+ITEM = {"name": "Updated Item", "price": 19.99, "in_stock": True}
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """Two uvicorn processes of main:app; yields (port_a, port_b, env)."""
+    ports = free_ports(2)
+    env = service_env(tmp_path)
+    manage(env, "init")
+    procs = []
+    try:
+        for port in ports:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
+                    cwd=ROOT,
+                    env=env | {"APP_PORT": str(port), "APP_INSTANCE": f"api-{port}"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in ports:
+            wait_healthy(port)
+        yield ports[0], ports[1], env
+    finally:
+        for proc in procs:
+            terminate(proc)
+
+
+def test_write_on_one_port_reads_on_the_other(pair):
+    port_a, port_b, env = pair
+    manage(env, "create-user", "alice", "--scopes", "items:write", "--password", "alice-password")
+    login = requests.post(
+        f"http://127.0.0.1:{port_b}/aaa/token", data={"username": "alice", "password": "alice-password"}, timeout=10
+    )
+    assert login.status_code == 200
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    created = requests.post(f"http://127.0.0.1:{port_a}/items", json=ITEM, headers=headers, timeout=10)
+    assert created.status_code == 201
+    item_id = created.json()["id"]
+    read = requests.get(f"http://127.0.0.1:{port_b}/items/{item_id}", timeout=10)
+    assert read.status_code == 200
+    assert read.json() == created.json()
+
+    patched = requests.patch(f"http://127.0.0.1:{port_b}/items/{item_id}", json={"price": 7.25}, headers=headers)
+    assert patched.status_code == 200
+    assert requests.get(f"http://127.0.0.1:{port_a}/items/{item_id}", timeout=10).json()["price"] == 7.25
+
+
+def test_token_from_one_port_works_on_the_other(pair):
+    port_a, port_b, env = pair
+    manage(env, "create-user", "bob", "--scopes", "items:write", "--password", "bob-password")
+    token = requests.post(
+        f"http://127.0.0.1:{port_b}/aaa/token", data={"username": "bob", "password": "bob-password"}, timeout=10
+    ).json()["access_token"]
+    me = requests.get(f"http://127.0.0.1:{port_a}/aaa/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 200
+    assert me.json()["username"] == "bob"
+    health_a = requests.get(f"http://127.0.0.1:{port_a}/health", timeout=10).json()
+    health_b = requests.get(f"http://127.0.0.1:{port_b}/health", timeout=10).json()
+    assert (health_a["port"], health_b["port"]) == (port_a, port_b)
+    assert health_a["pid"] != health_b["pid"]
+
+
+def test_cli_token_is_accepted_and_disable_applies_on_every_port(pair):
+    port_a, port_b, env = pair
+    manage(env, "create-user", "svc", "--scopes", "items:write", "--no-password")
+    headers = {"Authorization": f"Bearer {manage(env, 'token', 'svc')}"}
+    for port in (port_a, port_b):
+        assert requests.get(f"http://127.0.0.1:{port}/aaa/me", headers=headers, timeout=10).status_code == 200
+    manage(env, "update-user", "svc", "--disable")
+    for port in (port_a, port_b):
+        response = requests.get(f"http://127.0.0.1:{port}/aaa/me", headers=headers, timeout=10)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
