@@ -73,7 +73,7 @@ class AccessLogMiddleware:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.port = settings.app_port
+        self.default_port = settings.app_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,10 +98,10 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            client = scope.get("client")
+            client, server = scope.get("client"), scope.get("server")
             access_logger.info(
                 'port=%s rid=%s client=%s "%s %s" %d %.1fms user=%s',
-                self.port,
+                self.default_port or (server[1] if server else "-"),
                 request_id,
                 f"{client[0]}:{client[1]}" if client else "-",
                 scope["method"],

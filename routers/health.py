@@ -3,7 +3,7 @@
 import os
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,12 +15,13 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("", summary="Liveness")
-async def health(settings: SettingsDep) -> dict[str, Any]:
+async def health(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """This process is up: instance, port, pid, version."""
+    server = request.scope.get("server")
     return {
         "status": "ok",
         "instance": settings.app_instance,
-        "port": settings.app_port,
+        "port": settings.app_port or (server[1] if server else 0),
         "pid": os.getpid(),
         "version": __version__,
     }
