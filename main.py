@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from core import __version__
 from core.config import Settings, get_settings
 from core.db import create_schema, make_engine
+from core.limits import BodySizeLimitMiddleware
 from core.logging import AccessLogMiddleware, configure_logging
 from core.secret import load_jwt_secret
 from routers import aaa, health, items
@@ -67,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.add_exception_handler(OperationalError, database_busy)
     app.add_exception_handler(Exception, unexpected_error)
-    app.add_middleware(AccessLogMiddleware, settings=settings)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware, settings=settings)  # added last: outermost, sees every response
     return app
 
 

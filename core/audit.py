@@ -1,6 +1,7 @@
 """The audit trail: who did what, where, with which result."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -49,3 +50,21 @@ def list_records(conn: Connection, *, limit: int, offset: int) -> list[dict[str,
     """Newest first."""
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def recent_times(
+    conn: Connection, *, action: str, target: str, status_code: int, since: datetime, limit: int
+) -> list[datetime]:
+    """When `action` on `target` last ended with `status_code` after `since`, newest first."""
+    query = (
+        select(audit_log.c.at)
+        .where(
+            audit_log.c.action == action,
+            audit_log.c.target == target,
+            audit_log.c.status_code == status_code,
+            audit_log.c.at > since,
+        )
+        .order_by(audit_log.c.at.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())

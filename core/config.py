@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
     access_token_expire_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -92,6 +93,7 @@ audit_log = Table(
     Column("request_id", String(128), nullable=True),
     Column("client", String(64), nullable=True),
     Column("detail", Text, nullable=True),
+    Index("ix_audit_log_action_target_at", "action", "target", "at"),
 )
 
 

@@ -56,3 +56,8 @@ def update_user(conn: Connection, username: str, changes: dict[str, Any]) -> dic
     if values:
         conn.execute(users.update().where(users.c.username == username).values(**values))
     return get_user(conn, username)
+
+
+def delete_user(conn: Connection, username: str) -> bool:
+    """Remove a user; False if there was none."""
+    return conn.execute(users.delete().where(users.c.username == username)).rowcount > 0

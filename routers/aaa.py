@@ -2,10 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from core import audit, users
+from core import audit, login, users
 from core.auth import Admin, CurrentUser
 from core.db import read_transaction, write_transaction
 from core.deps import EngineDep, RequestContextDep, SettingsDep
@@ -22,7 +22,6 @@ from core.security import (
     KNOWN_SCOPES,
     create_access_token,
     hash_password,
-    verify_password,
 )
 
 router = APIRouter(prefix="/aaa", tags=["aaa"])
@@ -48,7 +47,7 @@ def describe(settings: SettingsDep) -> dict[str, Any]:
             "token": "POST /aaa/token",
             "me": "GET /aaa/me",
             "audit": "GET /aaa/audit",
-            "users": "GET, POST /aaa/users; PATCH /aaa/users/{username}",
+            "users": "GET, POST /aaa/users; PATCH, DELETE /aaa/users/{username}",
         },
     }
 
@@ -57,9 +56,12 @@ def describe(settings: SettingsDep) -> dict[str, Any]:
     "/token",
     response_model=Token,
     summary="Log in (OAuth2 password flow)",
-    responses={401: {"description": "Wrong user name or password"}},
+    responses={
+        401: {"description": "Wrong user name or password"},
+        429: {"description": "Too many failed logins for this user; see Retry-After"},
+    },
 )
-def login(
+def issue_token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     engine: EngineDep,
@@ -67,26 +69,18 @@ def login(
     ctx: RequestContextDep,
 ) -> dict[str, Any]:
     """Exchange a user name and password for a bearer token."""
-    username = form.username[:64]
-    with read_transaction(engine) as conn:
-        user = users.get_user(conn, username)
-    valid = verify_password(form.password, user["password_hash"] if user else None)
-    ok = valid and user is not None and not user["disabled"]
-    with write_transaction(engine) as conn:
-        audit.record(
-            conn,
-            ctx,
-            actor=username,
-            action="aaa.login",
-            target=username,
-            status_code=200 if ok else 401,
-        )
-    if not ok:
+    try:
+        user = login.authenticate(engine, settings, ctx, form.username[:64], form.password)
+    except login.LoginThrottled as exc:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "Incorrect username or password",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "Too many failed logins for this user; try again later",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    except login.LoginFailed:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "Incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
     requested = form.scopes
     scopes = [s for s in user["scopes"] if s in requested] if requested else user["scopes"]
     token, expires_in = create_access_token(settings, request.app.state.jwt_secret, user["username"], scopes)
@@ -180,3 +174,15 @@ def update_user(
             status_code=200,
         )
     return user
+
+
+@router.delete(
+    "/users/{username}", status_code=204, summary="Delete a user", responses={404: {"description": "No such user"}}
+)
+def delete_user(username: UsernamePath, admin: Admin, engine: EngineDep, ctx: RequestContextDep) -> Response:
+    """The user's tokens stop working on every port at once."""
+    with write_transaction(engine) as conn:
+        if not users.delete_user(conn, username):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
+        audit.record(conn, ctx, actor=admin.username, action="user.delete", target=username, status_code=204)
+    return Response(status_code=204)

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import users
 from core.config import get_settings
 from core.db import create_schema, make_engine, read_transaction, write_transaction
-from core.secret import load_jwt_secret
+from core.secret import InsecureSecret, load_jwt_secret
 from core.security import create_access_token, hash_password
 
 
@@ -30,7 +30,7 @@ def _password(args: argparse.Namespace) -> str | None:
 def cmd_init(args, settings, engine) -> None:
     """Create the schema and the signing secret."""
     create_schema(engine)
-    load_jwt_secret(settings)
+    load_jwt_secret(settings, create=True)
     print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
 
 
@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     engine = make_engine(settings)
     try:
         args.func(args, settings, engine)
+    except InsecureSecret as exc:
+        sys.exit(f"error: {exc}")
     finally:
         engine.dispose()
 
