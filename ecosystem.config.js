@@ -1,6 +1,7 @@
 // pm2 process file: one fork-mode uvicorn per port, all serving the same main:app.
 //   API_PORTS  comma-separated ports (default 8001,8002); each becomes an app named api-<port>
 //   API_HOST   bind address (default 127.0.0.1)
+//   API_WORKERS  uvicorn worker processes per port (default 1); 2 or more enables scripts/reload.sh's zero-drop reload
 //   UVICORN_GRACEFUL_SECONDS  time in-flight requests get on stop/restart (default 3, kept below kill_timeout)
 const path = require("path");
 
@@ -8,6 +9,8 @@ const root = __dirname;
 const venv = process.env.VIRTUAL_ENV_DIR || path.join(root, ".venv");
 const host = process.env.API_HOST || "127.0.0.1";
 const graceful = Number(process.env.UVICORN_GRACEFUL_SECONDS || 3);
+const workers = Number(process.env.API_WORKERS || 1);
+if (!Number.isInteger(workers) || workers < 1) throw new Error(`API_WORKERS: "${process.env.API_WORKERS}" is not a count`);
 const ports = (process.env.API_PORTS || "8001,8002")
   .split(",")
   .map((p) => p.trim())
@@ -31,7 +34,10 @@ module.exports = {
       "--host", host,
       "--port", port,
       "--no-access-log", // the app writes its own access line
+      "--http", "core.serving:DrainingHttpToolsProtocol", // finishes just-accepted requests on shutdown
       "--timeout-graceful-shutdown", String(graceful),
+      // With --workers uvicorn's supervisor holds the socket and replaces workers one by one on SIGHUP.
+      ...(workers > 1 ? ["--workers", String(workers)] : []),
     ],
     exec_mode: "fork",
     instances: 1,

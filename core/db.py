@@ -23,7 +23,6 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
 
 from core.config import Settings
 
@@ -66,6 +65,7 @@ items = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused, so an old ETag cannot match a new item
 )
 
 users = Table(
@@ -128,16 +128,6 @@ def make_engine(settings: Settings) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables; a concurrent creator winning the race is fine."""
-    try:
-        metadata.create_all(engine)
-    except OperationalError as exc:
-        if "already exists" not in str(exc):
-            raise
-        metadata.create_all(engine)
-
-
 def read_transaction(engine: Engine) -> AbstractContextManager[Connection]:
     """A short read transaction."""
     return engine.begin()
@@ -153,3 +143,9 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.begin(),
     ):
         yield conn
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables inside one write transaction, so processes starting together take turns."""
+    with write_transaction(engine) as conn:
+        metadata.create_all(conn)

@@ -10,7 +10,7 @@ log() { printf '==> %s\n' "$*"; }
 
 # Install a requirements file into .venv, skipping when nothing changed since the last install.
 ensure_venv() {
-  local file="$1" stamp="$VENV/.installed" want
+  local file="$1" stamp="$VENV/.installed-$(basename "$1")" want
   [ -x "$PY" ] || { log "creating virtualenv .venv"; python3 -m venv "$VENV" || return 1; }
   want="$(cat "$file" "$ROOT/requirements.txt" | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

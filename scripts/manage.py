@@ -21,6 +21,8 @@ def _password(args: argparse.Namespace) -> str | None:
         return None
     password = args.password or os.environ.get("APP_USER_PASSWORD")
     if not password:
+        if not sys.stdin.isatty():
+            sys.exit("error: no password: give --password, set APP_USER_PASSWORD, or use --no-password")
         password = getpass.getpass(f"Password for {args.username}: ")
     if len(password) < 8:
         sys.exit("error: password must be at least 8 characters")

@@ -9,11 +9,23 @@ ensure_venv "$ROOT/requirements.txt"
 ensure_pm2
 "$PY" scripts/manage.py init
 
-log "starting api on ports $API_PORTS under pm2 (PM2_HOME=${PM2_HOME:-$HOME/.pm2})"
-# startOrRestart: new apps start, running ones pick up the current code and env; nothing is duplicated.
-"$PM2" startOrRestart ecosystem.config.js --update-env >/dev/null
+# Start only the apps that are not online: a second run neither duplicates nor restarts anything.
+to_start=()
+for port in ${API_PORTS//,/ }; do
+  pid="$("$PM2" pid "api-$port" 2>/dev/null | tail -n 1)"
+  if [ -n "$pid" ] && [ "$pid" != "0" ]; then
+    log "api-$port already running (pid $pid); scripts/reload.sh loads new code"
+  else
+    to_start+=("api-$port")
+  fi
+done
+if [ "${#to_start[@]}" -gt 0 ]; then
+  log "starting ${to_start[*]} under pm2 (PM2_HOME=${PM2_HOME:-$HOME/.pm2})"
+  only="$(IFS=,; echo "${to_start[*]}")"
+  "$PM2" start ecosystem.config.js --only "$only" --update-env >/dev/null
+fi
 
-"$PY" scripts/wait_healthy.py --host "$API_HOST" --ports "$API_PORTS" || {
+"$PY" scripts/wait_healthy.py --host "$API_HOST" --ports "$API_PORTS" --timeout "${WAIT_HEALTHY_SECONDS:-30}" || {
   "$PM2" ls
   for port in ${API_PORTS//,/ }; do "$PM2" logs "api-$port" --lines 20 --nostream || true; done
   exit 1

@@ -92,6 +92,29 @@ def kill_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def uvicorn_processes(env: dict[str, str], ports: list[int]):
+    """One uvicorn process of main:app per port, healthy on entry, stopped on exit."""
+    procs = []
+    try:
+        for port in ports:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
+                    cwd=ROOT,
+                    env=env | {"APP_PORT": str(port), "APP_INSTANCE": f"api-{port}"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in ports:
+            wait_healthy(port)
+        yield procs
+    finally:
+        for proc in procs:
+            terminate(proc)
+
+
 class Pm2:
     """The pinned pm2 with a private PM2_HOME; `close` stops its daemon and every app it started."""
 

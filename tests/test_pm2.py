@@ -121,6 +121,7 @@ def test_delete_all_leaves_nothing_listening(pm2):
 def test_start_script_is_idempotent_and_client_succeeds(pm2):
     manager, ports = pm2
     env = manager.env
+    pids = []
     for _ in range(2):
         started = subprocess.run(
             ["bash", "scripts/start.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -128,7 +129,10 @@ def test_start_script_is_idempotent_and_client_succeeds(pm2):
         assert started.returncode == 0, started.stdout + started.stderr
         for port in ports:
             assert f"http://127.0.0.1:{port}/items" in started.stdout
+        pids.append({name: app["pid"] for name, app in manager.apps().items()})
     assert sorted(manager.apps()) == sorted(f"api-{port}" for port in ports)
+    assert pids[0] == pids[1], "a second start.sh must not restart running apps"
+    assert "already running" in started.stdout
     client = subprocess.run(
         [
             sys.executable,

@@ -1,12 +1,9 @@
 """Two real uvicorn processes on free ports sharing one database and one secret."""
 
-import subprocess
-import sys
-
 import pytest
 import requests
 
-from tests.procs import ROOT, free_ports, manage, service_env, terminate, wait_healthy
+from tests.procs import free_ports, manage, service_env, uvicorn_processes
 
 pytestmark = pytest.mark.slow
 ITEM = {"name": "Updated Item", "price": 19.99, "in_stock": True}
@@ -18,24 +15,8 @@ def pair(tmp_path):
     ports = free_ports(2)
     env = service_env(tmp_path)
     manage(env, "init")
-    procs = []
-    try:
-        for port in ports:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
-                    cwd=ROOT,
-                    env=env | {"APP_PORT": str(port), "APP_INSTANCE": f"api-{port}"},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        for port in ports:
-            wait_healthy(port)
+    with uvicorn_processes(env, ports):
         yield ports[0], ports[1], env
-    finally:
-        for proc in procs:
-            terminate(proc)
 
 
 def test_write_on_one_port_reads_on_the_other(pair):

@@ -1,0 +1,27 @@
+"""Storage: schema creation races, price storage, id reuse."""
+
+import subprocess
+import sys
+
+from tests.procs import ROOT
+
+ITEM = {"name": "Updated Item", "price": 19.99, "in_stock": True}
+
+
+def test_processes_creating_the_schema_at_once_all_succeed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = "from core.config import Settings; from core.db import create_schema, make_engine; " + (
+        f"create_schema(make_engine(Settings(database_url={url!r}, _env_file=None)))"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(6)]
+    results = [(proc.wait(60), proc.stderr.read().decode()) for proc in procs]
+    assert [code for code, _ in results] == [0] * 6, [err for _, err in results if err]
+
+
+def test_deleted_ids_are_not_reused(client, writer):
+    first = client.post("/items", json=ITEM, headers=writer).json()
+    assert client.delete(f"/items/{first['id']}", headers=writer).status_code == 204
+    second = client.post("/items", json=ITEM, headers=writer)
+    assert second.json()["id"] == first["id"] + 1
+    stale = client.put(f"/items/{first['id']}", json=ITEM, headers=writer | {"If-Match": '"1"'})
+    assert stale.status_code == 404
