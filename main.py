@@ -4,13 +4,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from fastapi import FastAPI
 
 from core import __version__
 from core.config import Settings, get_settings
 from core.db import create_schema, make_engine
+from core.errors import HANDLERS
 from core.limits import BodySizeLimitMiddleware
 from core.logging import AccessLogMiddleware, configure_logging
 from core.secret import load_jwt_secret
@@ -35,22 +34,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     logger.info("stopped %s", settings.app_instance)
 
 
-async def database_busy(request: Request, exc: OperationalError) -> JSONResponse:
-    """A locked or unreachable database is a 503 the client may retry, not a 500."""
-    logger.warning("database error on %s %s: %s", request.method, request.url.path, exc.orig)
-    return JSONResponse(
-        {"detail": "Database busy, retry shortly"},
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
-
-
-async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    """Log the traceback; the client gets a JSON 500 without internals."""
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app from settings (the environment by default)."""
     settings = settings or get_settings()
@@ -60,14 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Item catalogue (`/items`) and authentication, authorization and accounting (`/aaa`).",
         lifespan=lifespan,
+        redirect_slashes=False,  # a 307 drops Authorization in some clients; /items and /items/ both answer
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     app.state.jwt_secret = load_jwt_secret(settings)
     for module in (items, aaa, health):
         app.include_router(module.router)
-    app.add_exception_handler(OperationalError, database_busy)
-    app.add_exception_handler(Exception, unexpected_error)
+    for exc_class, handler in HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware, settings=settings)  # added last: outermost, sees every response
     return app

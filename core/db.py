@@ -60,6 +60,7 @@ items = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False),
+    Column("name_folded", String(800), nullable=False),  # casefold()ed name: Unicode-aware search everywhere
     Column("price_cents", BigInteger, nullable=False),
     Column("in_stock", Boolean, nullable=False, default=True),
     Column("version", Integer, nullable=False, default=1),

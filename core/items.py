@@ -1,5 +1,6 @@
 """Item storage: plain functions over one connection."""
 
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -9,10 +10,11 @@ from sqlalchemy.engine import Connection
 from core.db import items, utcnow
 
 CENTS = Decimal(100)
+_PUBLIC = [c for c in items.c if c.name != "name_folded"]
 
 
 class VersionMismatch(Exception):
-    """The item changed since the version the client sent in `If-Match`."""
+    """The item exists, but its version is not one the client named in `If-Match`."""
 
 
 def _to_public(row) -> dict[str, Any]:
@@ -25,12 +27,19 @@ def _to_columns(fields: dict[str, Any]) -> dict[str, Any]:
     columns = dict(fields)
     if "price" in columns:
         columns["price_cents"] = int(columns.pop("price") * CENTS)
+    if "name" in columns:
+        columns["name_folded"] = columns["name"].casefold()
     return columns
+
+
+def _like_pattern(text: str) -> str:
+    """`%text%` with LIKE's wildcards in `text` matched literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def get_item(conn: Connection, item_id: int) -> dict[str, Any] | None:
     """Return one item, or None."""
-    row = conn.execute(select(items).where(items.c.id == item_id)).first()
+    row = conn.execute(select(*_PUBLIC).where(items.c.id == item_id)).first()
     return _to_public(row) if row else None
 
 
@@ -47,15 +56,14 @@ def list_items(
     """Return one page of items in id order, and the total that match the filters."""
     conditions = []
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(items.c.name.ilike(pattern, escape="\\"))
+        conditions.append(items.c.name_folded.like(_like_pattern(q.casefold()), escape="\\"))
     if in_stock is not None:
         conditions.append(items.c.in_stock == in_stock)
     if min_price is not None:
         conditions.append(items.c.price_cents >= int(min_price * CENTS))
     if max_price is not None:
         conditions.append(items.c.price_cents <= int(max_price * CENTS))
-    page = select(items).where(*conditions).order_by(items.c.id).limit(limit).offset(offset)
+    page = select(*_PUBLIC).where(*conditions).order_by(items.c.id).limit(limit).offset(offset)
     total = select(func.count()).select_from(items).where(*conditions)
     rows = conn.execute(page).all()
     return [_to_public(row) for row in rows], conn.execute(total).scalar_one()
@@ -69,36 +77,36 @@ def create_item(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
     return get_item(conn, item_id)
 
 
+def _check_version(item: dict[str, Any] | None, versions: Collection[int] | None) -> None:
+    if item is not None and versions is not None and item["version"] not in versions:
+        raise VersionMismatch
+
+
 def update_item(
-    conn: Connection,
-    item_id: int,
-    fields: dict[str, Any],
-    expected_version: int | None = None,
+    conn: Connection, item_id: int, fields: dict[str, Any], versions: Collection[int] | None = None
 ) -> dict[str, Any] | None:
-    """Change the given fields; None if the item is missing, VersionMismatch if it moved on."""
+    """Change the given fields; None if the item is missing, VersionMismatch if its version is not in `versions`."""
+    if not fields:  # nothing to change: not a write, the version stays
+        item = get_item(conn, item_id)
+        _check_version(item, versions)
+        return item
     condition = items.c.id == item_id
-    if expected_version is not None:
-        condition &= items.c.version == expected_version
-    values = _to_columns(fields) | {
-        "version": items.c.version + 1,
-        "updated_at": utcnow(),
-    }
+    if versions is not None:
+        condition &= items.c.version.in_(versions)
+    values = _to_columns(fields) | {"version": items.c.version + 1, "updated_at": utcnow()}
     if conn.execute(items.update().where(condition).values(**values)).rowcount == 0:
-        return _missing_or_mismatch(conn, item_id)
+        item = get_item(conn, item_id)
+        _check_version(item, versions)
+        return None
     return get_item(conn, item_id)
 
 
-def delete_item(conn: Connection, item_id: int, expected_version: int | None = None) -> bool:
-    """Delete an item; False if it is missing, VersionMismatch if it moved on."""
+def delete_item(conn: Connection, item_id: int, versions: Collection[int] | None = None) -> bool:
+    """Delete an item; False if it is missing, VersionMismatch if its version is not in `versions`."""
     condition = items.c.id == item_id
-    if expected_version is not None:
-        condition &= items.c.version == expected_version
+    if versions is not None:
+        condition &= items.c.version.in_(versions)
     if conn.execute(items.delete().where(condition)).rowcount == 0:
-        _missing_or_mismatch(conn, item_id)
+        _check_version(get_item(conn, item_id), versions)
         return False
     return True
-
-
-def _missing_or_mismatch(conn: Connection, item_id: int) -> None:
-    if get_item(conn, item_id) is not None:
-        raise VersionMismatch

@@ -13,6 +13,7 @@ from core.db import read_transaction, utcnow, write_transaction
 from core.security import verify_password
 
 LOGIN = "aaa.login"
+MAX_USERNAME = 64
 
 
 class LoginFailed(Exception):
@@ -50,11 +51,13 @@ def authenticate(
     engine: Engine, settings: Settings, ctx: RequestContext, username: str, password: str
 ) -> dict[str, Any]:
     """Return the user, or raise LoginThrottled / LoginFailed; every attempt is audited."""
+    too_long = len(username) > MAX_USERNAME
+    username = username[:MAX_USERNAME]  # throttling and the audit trail key on at most this much
     retry_after = _retry_after(engine, settings, username)
     user = None
     if not retry_after:
         with read_transaction(engine) as conn:
-            user = users.get_user(conn, username)
+            user = None if too_long else users.get_user(conn, username)
         valid = verify_password(password, user["password_hash"] if user else None)
         if not valid or user["disabled"]:
             user = None

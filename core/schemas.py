@@ -1,11 +1,15 @@
-"""Request and response bodies."""
+"""Request and response bodies, and the field types they share."""
 
+import re
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -13,25 +17,67 @@ from pydantic import (
     model_validator,
 )
 
+from core.security import SCOPE_AAA_ADMIN, SCOPE_ITEMS_WRITE
+
 MAX_PRICE = Decimal("1000000000.00")
+MAX_ID = 2**63 - 1
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_PLAIN_DECIMAL = re.compile(r"\d+(\.\d+)?", re.ASCII)
+_PLAIN_INTEGER = re.compile(r"0|[1-9]\d*", re.ASCII)
+
+
+def _printable_text(value: str) -> str:
+    """No control, surrogate, private-use or bidi-override characters, and something visible."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs", "Co", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            raise ValueError(f"must not contain the character U+{ord(char):04X}")
+    if not any(not char.isspace() and unicodedata.category(char) != "Cf" for char in value):
+        raise ValueError("must contain a visible character")
+    return value
+
+
+def _encodable(value: str) -> str:
+    """Valid Unicode (no lone surrogates), so it can be stored and hashed."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode") from None
+    return value
+
+
+def _plain_decimal(value: Any) -> Any:
+    """A number sent as a string must be plain ASCII digits with an optional fraction."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError("must be a plain decimal number such as 19.99")
+    return value
+
+
+def _plain_integer(value: Any) -> Any:
+    """A whole number sent as a string must be plain ASCII digits: no sign, spaces, underscores or leading zeros."""
+    if isinstance(value, str) and not _PLAIN_INTEGER.fullmatch(value):
+        raise ValueError("must be a whole number in plain digits")
+    return value
+
 
 ItemName = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]*$",
-    ),
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable_text)
 ]
 # Decimal in, JSON number out, so 19.99 round-trips exactly.
 Price = Annotated[
     Decimal,
+    BeforeValidator(_plain_decimal),
     Field(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2, allow_inf_nan=False),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
-Username = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
-Scope = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.:-]*$")]
+PlainInt = Annotated[int, BeforeValidator(_plain_integer)]
+SearchText = Annotated[
+    str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"), AfterValidator(_encodable)
+]
+Username = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$", to_lower=True)]
+Scope = Literal[SCOPE_ITEMS_WRITE, SCOPE_AAA_ADMIN]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256), AfterValidator(_encodable)]
 
 
 class ItemCreate(BaseModel):
@@ -91,6 +137,7 @@ class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    scope: str
 
 
 class UserPublic(BaseModel):
@@ -117,7 +164,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: Username
-    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    password: Password
     scopes: list[Scope] = []
 
 
@@ -128,7 +175,7 @@ class UserUpdate(BaseModel):
 
     scopes: list[Scope] | None = None
     disabled: bool | None = None
-    password: Annotated[str, StringConstraints(min_length=8, max_length=256)] | None = None
+    password: Password | None = None
 
 
 class AuditRecord(BaseModel):

@@ -1,12 +1,14 @@
 """Password hashing and JWT issue/verify."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.exceptions import PwdlibError
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from core.config import Settings
 
@@ -17,18 +19,25 @@ KNOWN_SCOPES = {
     SCOPE_AAA_ADMIN: "Manage users and read the audit trail.",
 }
 
-password_hash = PasswordHash.recommended()
+# OWASP's argon2id baseline (19 MiB, t=2, p=1): each hash holds its memory while it runs.
+password_hash = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
+# Two dedicated threads do all hashing: at most two hashes run at once, and since malloc keeps an arena per
+# thread, only two threads ever hold argon2's buffers. A burst of logins queues instead of exhausting memory.
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
 # Verified against when the user does not exist, so both paths cost the same.
-_DUMMY_HASH = password_hash.hash("not-a-real-password")
+_DUMMY_HASH = _HASHING.submit(password_hash.hash, "not-a-real-password").result()
+
+# Numeric date claims must be plain integers or floats in this range (up to the year 9999).
+_MAX_TIMESTAMP = 253402300799
+_MAX_SUBJECT_LENGTH = 64
 
 
 def hash_password(password: str) -> str:
     """Argon2 hash of a password."""
-    return password_hash.hash(password)
+    return _HASHING.submit(password_hash.hash, password).result()
 
 
-def verify_password(password: str, hashed: str | None) -> bool:
-    """True if `password` matches `hashed`; a missing hash never matches."""
+def _verify(password: str, hashed: str | None) -> bool:
     if hashed is None:
         password_hash.verify(password, _DUMMY_HASH)
         return False
@@ -36,6 +45,11 @@ def verify_password(password: str, hashed: str | None) -> bool:
         return password_hash.verify(password, hashed)
     except (PwdlibError, ValueError):  # a corrupt stored hash must not become a 500
         return False
+
+
+def verify_password(password: str, hashed: str | None) -> bool:
+    """True if `password` matches `hashed`; a missing hash never matches."""
+    return _HASHING.submit(_verify, password, hashed).result()
 
 
 def create_access_token(
@@ -62,17 +76,36 @@ def create_access_token(
     return token, int(lifetime.total_seconds())
 
 
-def decode_access_token(settings: Settings, secret: str, token: str) -> dict[str, Any]:
-    """Verify signature and claims; raises jwt.InvalidTokenError on any fault."""
-    claims = jwt.decode(
-        token,
-        secret,
-        algorithms=[settings.jwt_algorithm],
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
-        leeway=settings.jwt_leeway_seconds,
-        options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-    )
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    """Reject claims that verify but that later code could not use."""
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= _MAX_TIMESTAMP:
+            raise jwt.InvalidTokenError(f"{name} must be a timestamp")
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_SUBJECT_LENGTH or not subject.isprintable():
+        raise jwt.InvalidTokenError("sub must be a user name")
+    try:
+        subject.encode()
+    except UnicodeEncodeError:
+        raise jwt.InvalidTokenError("sub must be a user name") from None
     if not isinstance(claims.get("scope", ""), str):
         raise jwt.InvalidTokenError("scope must be a string")
+
+
+def decode_access_token(settings: Settings, secret: str, token: str) -> dict[str, Any]:
+    """Verify signature and claims; raises jwt.InvalidTokenError on any fault."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway_seconds,
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+        )
+    except (TypeError, ValueError, OverflowError) as exc:  # odd claim values PyJWT does not map itself
+        raise jwt.InvalidTokenError(f"malformed claims: {type(exc).__name__}") from exc
+    _check_claim_types(claims)
     return claims

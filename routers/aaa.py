@@ -57,6 +57,7 @@ def describe(settings: SettingsDep) -> dict[str, Any]:
     response_model=Token,
     summary="Log in (OAuth2 password flow)",
     responses={
+        400: {"description": "Unknown scope requested (`invalid_scope`)"},
         401: {"description": "Wrong user name or password"},
         429: {"description": "Too many failed logins for this user; see Retry-After"},
     },
@@ -68,9 +69,12 @@ def issue_token(
     settings: SettingsDep,
     ctx: RequestContextDep,
 ) -> dict[str, Any]:
-    """Exchange a user name and password for a bearer token."""
+    """Exchange a user name and password for a bearer token; `scope` may ask for fewer scopes."""
+    unknown = [scope for scope in form.scopes if scope not in KNOWN_SCOPES]
+    if unknown:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, {"error": "invalid_scope", "unknown_scopes": unknown[:10]})
     try:
-        user = login.authenticate(engine, settings, ctx, form.username[:64], form.password)
+        user = login.authenticate(engine, settings, ctx, form.username.strip().lower(), form.password)
     except login.LoginThrottled as exc:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -81,10 +85,9 @@ def issue_token(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "Incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
         ) from None
-    requested = form.scopes
-    scopes = [s for s in user["scopes"] if s in requested] if requested else user["scopes"]
+    scopes = [s for s in user["scopes"] if s in form.scopes] if form.scopes else user["scopes"]
     token, expires_in = create_access_token(settings, request.app.state.jwt_secret, user["username"], scopes)
-    return {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
+    return {"access_token": token, "token_type": "bearer", "expires_in": expires_in, "scope": " ".join(scopes)}
 
 
 @router.get("/me", response_model=Me, summary="Who am I")

@@ -1,5 +1,6 @@
 """/items: the item catalogue."""
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -12,62 +13,60 @@ from core.audit import RequestContext
 from core.auth import ItemWriter, Principal
 from core.db import read_transaction, write_transaction
 from core.deps import EngineDep, RequestContextDep
-from core.schemas import MAX_PRICE, ItemCreate, ItemPage, ItemPublic, ItemUpdate
+from core.schemas import MAX_ID, MAX_PRICE, ItemCreate, ItemPage, ItemPublic, ItemUpdate, PlainInt, SearchText
 
 router = APIRouter(prefix="/items", tags=["items"])
 
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Item id")]
-IfMatch = Annotated[str | None, Header(description="ETag from a previous read; 412 if the item changed")]
+ItemId = Annotated[PlainInt, Path(ge=1, le=MAX_ID, description="Item id")]
+IfMatch = Annotated[
+    str | None, Header(max_length=1024, description='ETag from a read, e.g. "3"; 412 if the item changed since')
+]
+PriceFilter = Annotated[Decimal | None, Query(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2)]
 NOT_FOUND = {404: {"description": "No item with that id"}}
-PRECONDITION = {412: {"description": "The item changed since the ETag in If-Match"}}
+PRECONDITION = {412: {"description": "The item changed since the ETag in If-Match (or does not exist)"}}
+_STRONG_TAG = re.compile(r'"(0|[1-9][0-9]{0,17})"', re.ASCII)
 
 
 def _etag(item: dict[str, Any]) -> str:
     return f'"{item["version"]}"'
 
 
-def _expected_version(if_match: str | None) -> int | None:
-    """Parse `If-Match: "<version>"`; `*` means any version."""
+def _versions(if_match: str | None) -> tuple[int, ...] | None:
+    """Versions `If-Match` accepts; None for no header or `*`. Weak or malformed tags match nothing."""
     if if_match is None or if_match.strip() == "*":
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit() or len(value) > 18:
-        raise _precondition_failed()
-    return int(value)
+    tags = (_STRONG_TAG.fullmatch(tag.strip()) for tag in if_match.split(","))
+    return tuple(int(tag.group(1)) for tag in tags if tag)
 
 
-def _precondition_failed() -> HTTPException:
-    return HTTPException(status.HTTP_412_PRECONDITION_FAILED, "If-Match does not match the item's ETag")
-
-
-def _not_found(item_id: int) -> HTTPException:
+def _failure(item_id: int, status_code: int) -> HTTPException:
+    if status_code == status.HTTP_412_PRECONDITION_FAILED:
+        return HTTPException(status_code, "If-Match does not match the item's current ETag")
     return HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
+
+
+def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
+    """The status of a conditional write: RFC 9110 makes If-Match on a missing item a 412."""
+    if mismatch or (not found and if_match is not None):
+        return status.HTTP_412_PRECONDITION_FAILED
+    return ok if found else status.HTTP_404_NOT_FOUND
 
 
 @router.get("", response_model=ItemPage, summary="List items")
 @router.get("/", response_model=ItemPage, include_in_schema=False)
 def list_items(
     engine: EngineDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
-    q: Annotated[
-        str | None,
-        Query(max_length=200, description="Name contains (case-insensitive)"),
-    ] = None,
+    limit: Annotated[PlainInt, Query(ge=1, le=100)] = 20,
+    offset: Annotated[PlainInt, Query(ge=0, le=2**31)] = 0,
+    q: Annotated[SearchText | None, Query(description="Name contains (case-insensitive, literal)")] = None,
     in_stock: bool | None = None,
-    min_price: Annotated[Decimal | None, Query(ge=0, le=MAX_PRICE, allow_inf_nan=False)] = None,
-    max_price: Annotated[Decimal | None, Query(ge=0, le=MAX_PRICE, allow_inf_nan=False)] = None,
+    min_price: PriceFilter = None,
+    max_price: PriceFilter = None,
 ) -> dict[str, Any]:
     """A page of items in id order, with optional filters."""
     with read_transaction(engine) as conn:
         rows, total = store.list_items(
-            conn,
-            limit=limit,
-            offset=offset,
-            q=q,
-            in_stock=in_stock,
-            min_price=min_price,
-            max_price=max_price,
+            conn, limit=limit, offset=offset, q=q, in_stock=in_stock, min_price=min_price, max_price=max_price
         )
     return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
@@ -78,7 +77,7 @@ def read_item(item_id: ItemId, engine: EngineDep, response: Response) -> dict[st
     with read_transaction(engine) as conn:
         item = store.get_item(conn, item_id)
     if item is None:
-        raise _not_found(item_id)
+        raise _failure(item_id, status.HTTP_404_NOT_FOUND)
     response.headers["ETag"] = _etag(item)
     return item
 
@@ -86,23 +85,12 @@ def read_item(item_id: ItemId, engine: EngineDep, response: Response) -> dict[st
 @router.post("", response_model=ItemPublic, status_code=201, summary="Create an item")
 @router.post("/", response_model=ItemPublic, status_code=201, include_in_schema=False)
 def create_item(
-    body: ItemCreate,
-    user: ItemWriter,
-    engine: EngineDep,
-    ctx: RequestContextDep,
-    response: Response,
+    body: ItemCreate, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, response: Response
 ) -> dict[str, Any]:
     """Add an item to the catalogue."""
     with write_transaction(engine) as conn:
         item = store.create_item(conn, body.model_dump())
-        audit.record(
-            conn,
-            ctx,
-            actor=user.username,
-            action="item.create",
-            target=str(item["id"]),
-            status_code=201,
-        )
+        audit.record(conn, ctx, actor=user.username, action="item.create", target=str(item["id"]), status_code=201)
     response.headers["ETag"] = _etag(item)
     response.headers["Location"] = f"/items/{item['id']}"
     return item
@@ -118,32 +106,21 @@ def _update(
     action: str,
     response: Response,
 ) -> dict[str, Any]:
-    expected = _expected_version(if_match)
+    """Apply a PUT or PATCH; the outcome, success or not, goes to the audit trail."""
     with write_transaction(engine) as conn:
         try:
-            item = store.update_item(conn, item_id, fields, expected)
+            item, mismatch = store.update_item(conn, item_id, fields, _versions(if_match)), False
         except store.VersionMismatch:
-            raise _precondition_failed() from None
-        if item is None:
-            raise _not_found(item_id)
-        audit.record(
-            conn,
-            ctx,
-            actor=user.username,
-            action=action,
-            target=str(item_id),
-            status_code=200,
-        )
+            item, mismatch = None, True
+        code = _outcome(item is not None, mismatch, if_match, status.HTTP_200_OK)
+        audit.record(conn, ctx, actor=user.username, action=action, target=str(item_id), status_code=code)
+    if code != status.HTTP_200_OK:
+        raise _failure(item_id, code)
     response.headers["ETag"] = _etag(item)
     return item
 
 
-@router.put(
-    "/{item_id}",
-    response_model=ItemPublic,
-    summary="Replace an item",
-    responses=NOT_FOUND | PRECONDITION,
-)
+@router.put("/{item_id}", response_model=ItemPublic, summary="Replace an item", responses=NOT_FOUND | PRECONDITION)
 def replace_item(
     item_id: ItemId,
     body: ItemCreate,
@@ -154,24 +131,10 @@ def replace_item(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Replace every field of an item."""
-    return _update(
-        engine,
-        ctx,
-        user,
-        item_id,
-        body.model_dump(),
-        if_match,
-        "item.replace",
-        response,
-    )
+    return _update(engine, ctx, user, item_id, body.model_dump(), if_match, "item.replace", response)
 
 
-@router.patch(
-    "/{item_id}",
-    response_model=ItemPublic,
-    summary="Update an item",
-    responses=NOT_FOUND | PRECONDITION,
-)
+@router.patch("/{item_id}", response_model=ItemPublic, summary="Update an item", responses=NOT_FOUND | PRECONDITION)
 def patch_item(
     item_id: ItemId,
     body: ItemUpdate,
@@ -181,39 +144,23 @@ def patch_item(
     response: Response,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
-    """Change only the fields sent."""
+    """Change only the fields sent; an empty body changes nothing."""
     fields = body.model_dump(exclude_unset=True)
     return _update(engine, ctx, user, item_id, fields, if_match, "item.update", response)
 
 
-@router.delete(
-    "/{item_id}",
-    status_code=204,
-    summary="Delete an item",
-    responses=NOT_FOUND | PRECONDITION,
-)
+@router.delete("/{item_id}", status_code=204, summary="Delete an item", responses=NOT_FOUND | PRECONDITION)
 def delete_item(
-    item_id: ItemId,
-    user: ItemWriter,
-    engine: EngineDep,
-    ctx: RequestContextDep,
-    if_match: IfMatch = None,
+    item_id: ItemId, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, if_match: IfMatch = None
 ) -> Response:
     """Remove an item."""
-    expected = _expected_version(if_match)
     with write_transaction(engine) as conn:
         try:
-            deleted = store.delete_item(conn, item_id, expected)
+            deleted, mismatch = store.delete_item(conn, item_id, _versions(if_match)), False
         except store.VersionMismatch:
-            raise _precondition_failed() from None
-        if not deleted:
-            raise _not_found(item_id)
-        audit.record(
-            conn,
-            ctx,
-            actor=user.username,
-            action="item.delete",
-            target=str(item_id),
-            status_code=204,
-        )
+            deleted, mismatch = False, True
+        code = _outcome(deleted, mismatch, if_match, status.HTTP_204_NO_CONTENT)
+        audit.record(conn, ctx, actor=user.username, action="item.delete", target=str(item_id), status_code=code)
+    if code != status.HTTP_204_NO_CONTENT:
+        raise _failure(item_id, code)
     return Response(status_code=204)

@@ -48,8 +48,9 @@ def test_login_returns_bearer_token(client, make_user):
     response = login(client, "alice")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
     assert body["token_type"] == "bearer"
+    assert body["scope"] == "items:write"
     assert body["expires_in"] == 3600
     me = client.get("/aaa/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
@@ -66,8 +67,20 @@ def test_login_token_writes_items(client, make_user):
 
 def test_login_requested_scopes_are_narrowed(client, make_user):
     make_user("alice", "items:write aaa:admin")
-    token = login(client, "alice", scope="items:write other:scope").json()["access_token"]
+    token = login(client, "alice", scope="items:write").json()["access_token"]
     assert client.get("/aaa/me", headers={"Authorization": f"Bearer {token}"}).json()["scopes"] == ["items:write"]
+
+
+def test_login_unknown_scope_is_400_invalid_scope(client, make_user):
+    make_user("alice", "items:write")
+    response = login(client, "alice", scope="items:write root")
+    assert response.status_code == 400
+    assert response.json() == {"detail": {"error": "invalid_scope", "unknown_scopes": ["root"]}}
+
+
+def test_login_user_name_is_case_insensitive(client, make_user):
+    make_user("alice", "items:write")
+    assert login(client, "  ALICE ").status_code == 200
 
 
 @pytest.mark.parametrize(("username", "password"), [("alice", "wrong-password"), ("nobody", PASSWORD)])

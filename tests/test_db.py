@@ -24,4 +24,5 @@ def test_deleted_ids_are_not_reused(client, writer):
     second = client.post("/items", json=ITEM, headers=writer)
     assert second.json()["id"] == first["id"] + 1
     stale = client.put(f"/items/{first['id']}", json=ITEM, headers=writer | {"If-Match": '"1"'})
-    assert stale.status_code == 404
+    assert stale.status_code == 412
+    assert client.get(f"/items/{second.json()['id']}").json()["version"] == 1

@@ -119,3 +119,186 @@ def test_secret_never_in_responses_or_config(client):
     for path in ("/aaa", "/health", "/openapi.json"):
         assert TEST_SECRET not in client.get(path).text
     assert TEST_SECRET not in repr(client.app.state.settings)
+
+
+def _raw(client, method, path, body: bytes, headers, content_type="application/json"):
+    return client.request(method, path, content=body, headers=headers | {"content-type": content_type})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "a", "price": NaN}',
+        b'{"name": "a", "price": Infinity}',
+        b'{"name": "a", "price": -Infinity}',
+        b'{"name": "a", "price": 1e309}',
+        b'{"name": "a", "price": 1, "foo": NaN}',
+        b'{"name": "a\\ud800b", "price": 1}',
+        b'{"name": "a", "price": 1, "\\udc80": 1}',
+        b'{"name": "x\\u0085y", "price": 1}',
+        b'{"name": "x\\u2028y", "price": 1}',
+        b'{"name": "\\u202eabc", "price": 1}',
+        b'{"name": "\\u200b", "price": 1}',
+        b'{"name": "a", "price": "1_000"}',
+        b'{"name": "a", "price": "\\uff10.\\uff15"}',
+        b'{"name": "a", "price": "\\u0663"}',
+        b'{"name": "a", "price": true}',
+    ],
+)
+def test_unrepresentable_or_unclean_input_is_422_json(client, writer, body):
+    response = _raw(client, "POST", "/items", body, writer)
+    assert response.status_code == 422, response.text
+    assert isinstance(response.json()["detail"], list)
+    assert client.get("/items").json()["total"] == 0
+
+
+def test_patch_with_infinity_is_422(client, writer):
+    client.post("/items", json=ITEM, headers=writer)
+    response = _raw(client, "PATCH", "/items/1", b'{"price": Infinity}', writer)
+    assert response.status_code == 422
+    assert client.get("/items/1").json()["price"] == 19.99
+
+
+def test_non_utf8_body_is_422(client, writer):
+    for content_type in ("text/plain", "application/json", ""):
+        response = _raw(client, "POST", "/items", b"\xff\xfe", writer, content_type)
+        assert 400 <= response.status_code < 500, response.text
+        assert "detail" in response.json()
+
+
+def test_emoji_and_unicode_names_are_kept(client, writer):
+    name = "Family \U0001f468\u200d\U0001f469\u200d\U0001f467 \u00c4\u00d6\u00dc \u0627\u0644\u0639\u0631\u0628"
+    created = client.post("/items", json=ITEM | {"name": name}, headers=writer)
+    assert created.status_code == 201
+    assert client.get(f"/items/{created.json()['id']}").json()["name"] == name
+
+
+def test_search_folds_unicode_case(client, writer):
+    client.post("/items", json=ITEM | {"name": "\u00c4\u00d6\u00dc Stra\u00dfe"}, headers=writer)
+    names = [i["name"] for i in client.get("/items", params={"q": "\u00e4\u00f6\u00fc strasse"}).json()["items"]]
+    assert names == ["\u00c4\u00d6\u00dc Stra\u00dfe"]
+
+
+@pytest.mark.parametrize("params", [{"q": "\x00zzz"}, {"min_price": "0.011"}, {"max_price": "NaN"}, {"limit": "1_0"}])
+def test_bad_list_filters_are_422(client, writer, params):
+    client.post("/items", json=ITEM, headers=writer)
+    assert client.get("/items", params=params).status_code == 422
+
+
+@pytest.mark.parametrize("item_id", ["1_0", "+1", "%201", "01", "1.0", "1e3", "\u00b2"])
+def test_non_plain_ids_are_422(client, writer, item_id):
+    client.post("/items", json=ITEM, headers=writer)
+    assert client.get(f"/items/{item_id}").status_code == 422
+
+
+def test_trailing_slash_on_item_is_404_not_redirect(client, writer):
+    client.post("/items", json=ITEM, headers=writer)
+    response = client.get("/items/1/", follow_redirects=False)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+
+
+@pytest.mark.parametrize(
+    ("if_match", "expected"),
+    [
+        ('"\u00b2"', 412),
+        ("\u00b2", 412),
+        ('W/"1"', 412),
+        ('"01"', 412),
+        ("1", 412),
+        ("garbage", 412),
+        ('"999", "1"', 200),
+        ('"1"', 200),
+        ("*", 200),
+    ],
+)
+def test_if_match_forms(client, writer, if_match, expected):
+    client.post("/items", json=ITEM, headers=writer)
+    headers = writer | {"If-Match": if_match.encode("latin-1")}
+    response = client.patch("/items/1", json={"price": 2}, headers=headers)
+    assert response.status_code == expected
+    assert client.get("/items/1").json()["version"] == (2 if expected == 200 else 1)
+
+
+def test_if_match_on_missing_item_is_412(client, writer):
+    assert client.put("/items/5", json=ITEM, headers=writer | {"If-Match": '"1"'}).status_code == 412
+    assert client.delete("/items/5", headers=writer | {"If-Match": "*"}).status_code == 412
+    assert client.delete("/items/5", headers=writer).status_code == 404
+
+
+def test_empty_patch_changes_nothing(client, writer):
+    item = client.post("/items", json=ITEM, headers=writer).json()
+    response = client.patch("/items/1", json={}, headers=writer)
+    assert response.status_code == 200
+    assert response.json() == item
+    assert response.headers["etag"] == '"1"'
+
+
+def test_failed_writes_are_audited(client, admin):
+    client.post("/items", json=ITEM, headers=admin)
+    client.put("/items/99", json=ITEM, headers=admin)
+    client.patch("/items/1", json={"price": 3}, headers=admin | {"If-Match": '"7"'})
+    records = client.get("/aaa/audit", headers=admin).json()["records"]
+    assert [(r["action"], r["target"], r["status_code"], r["result"]) for r in records[:3]] == [
+        ("item.update", "1", 412, "failed"),
+        ("item.replace", "99", 404, "failed"),
+        ("item.create", "1", 201, "ok"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": 10**20},
+        {"exp": 2**63},
+        {"exp": 1e300},
+        {"exp": "1796000000"},
+        {"iat": True},
+        {"sub": "\ud800"},
+        {"sub": 42},
+        {"sub": ""},
+        {"sub": "x" * 65},
+        {"sub": "a\nb"},
+    ],
+)
+def test_signed_tokens_with_odd_claims_are_401(client, writer, overrides):
+    import jwt as pyjwt
+
+    from tests.conftest import TEST_SECRET
+    from tests.test_aaa import claims
+
+    token = pyjwt.encode(claims() | overrides, TEST_SECRET, algorithm="HS256")
+    response = client.post("/items", json=ITEM, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_validation_errors_mask_passwords_and_bound_input(client, admin):
+    response = client.post("/aaa/users", json={"password": "LeakMe-Secret-123", "scopes": ["made:up"]}, headers=admin)
+    assert response.status_code == 422
+    assert "LeakMe-Secret-123" not in response.text
+    big = client.post("/items", json={"name": "x" * 5000, "price": 1}, headers=admin)
+    assert big.status_code == 422
+    assert len(big.content) < 2000
+
+
+def test_long_user_name_does_not_log_in_as_its_prefix(client, make_user):
+    name = "l" * 64
+    make_user(name, "items:write")
+    assert login(client, name).status_code == 200
+    assert login(client, name + "-anything").status_code == 401
+
+
+def test_user_names_are_case_insensitive_and_scopes_known(client, admin):
+    assert (
+        client.post("/aaa/users", json={"username": "Mixed", "password": "long-enough"}, headers=admin).json()[
+            "username"
+        ]
+        == "mixed"
+    )
+    again = client.post("/aaa/users", json={"username": "MIXED", "password": "long-enough"}, headers=admin)
+    assert again.status_code == 409
+    unknown = client.post(
+        "/aaa/users", json={"username": "z", "password": "long-enough", "scopes": ["made:up"]}, headers=admin
+    )
+    assert unknown.status_code == 422

@@ -1,5 +1,8 @@
 """Two real uvicorn processes on free ports sharing one database and one secret."""
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -66,3 +69,22 @@ def test_cli_token_is_accepted_and_disable_applies_on_every_port(pair):
         response = requests.get(f"http://127.0.0.1:{port}/aaa/me", headers=headers, timeout=10)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_login_burst_keeps_memory_bounded(pair):
+    port_a, _, env = pair
+    manage(env, "create-user", "carol", "--password", "carol-password")
+    health = requests.get(f"http://127.0.0.1:{port_a}/health", timeout=10).json()
+
+    def attempt(n):
+        return requests.post(
+            f"http://127.0.0.1:{port_a}/aaa/token",
+            data={"username": f"nobody{n}" if n % 2 else "carol", "password": "carol-password"},
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(32) as pool:
+        statuses = list(pool.map(attempt, range(64)))
+    assert sorted(set(statuses)) == [200, 401]
+    peak_kib = int(Path(f"/proc/{health['pid']}/status").read_text().split("VmHWM:")[1].split()[0])
+    assert peak_kib < 300 * 1024, f"peak RSS {peak_kib // 1024} MiB during a login burst"
