@@ -8,10 +8,11 @@ from fastapi import FastAPI
 
 from core import __version__
 from core.config import Settings, get_settings
-from core.db import create_schema, make_engine
+from core.db import make_engine
 from core.errors import HANDLERS
 from core.limits import BodySizeLimitMiddleware
 from core.logging import AccessLogMiddleware, configure_logging
+from core.migrations import upgrade
 from core.secret import load_jwt_secret
 from routers import aaa, health, items
 
@@ -20,9 +21,9 @@ logger = logging.getLogger("app")
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Create the schema on start, release connections on stop."""
+    """Migrate the schema if needed (a no-op at head), release connections on stop."""
     settings: Settings = app.state.settings
-    create_schema(app.state.engine)
+    upgrade(app.state.engine)
     logger.info(
         "started %s on port %s (database %s)",
         settings.app_instance,

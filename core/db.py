@@ -144,9 +144,3 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.begin(),
     ):
         yield conn
-
-
-def create_schema(engine: Engine) -> None:
-    """Create missing tables inside one write transaction, so processes starting together take turns."""
-    with write_transaction(engine) as conn:
-        metadata.create_all(conn)

@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import users
 from core.config import get_settings
-from core.db import create_schema, make_engine, read_transaction, write_transaction
+from core.db import make_engine, read_transaction, write_transaction
+from core.migrations import current_revision, upgrade
 from core.secret import InsecureSecret, load_jwt_secret
 from core.security import create_access_token, hash_password
 
@@ -30,15 +31,21 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_init(args, settings, engine) -> None:
-    """Create the schema and the signing secret."""
-    create_schema(engine)
+    """Migrate the schema to the newest revision and create the signing secret."""
+    cmd_migrate(args, settings, engine)
     load_jwt_secret(settings, create=True)
-    print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+def cmd_migrate(args, settings, engine) -> None:
+    """Migrate the schema to the newest revision."""
+    upgrade(engine)
+    url = engine.url.render_as_string(hide_password=True)
+    print(f"database ready: {url} at revision {current_revision(engine)}")
 
 
 def cmd_create_user(args, settings, engine) -> None:
     """Create a user with scopes (or, with --if-missing, leave an existing one as it is)."""
-    create_schema(engine)
+    upgrade(engine)
     with read_transaction(engine) as conn:
         existing = users.get_user(conn, args.username)
     if existing and args.if_missing:
@@ -95,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help=cmd_init.__doc__).set_defaults(func=cmd_init)
+    sub.add_parser("migrate", help=cmd_migrate.__doc__).set_defaults(func=cmd_migrate)
 
     create = sub.add_parser("create-user", help=cmd_create_user.__doc__)
     create.add_argument("username")

@@ -11,6 +11,7 @@ from core.config import Settings
 from core.db import write_transaction
 from core.security import create_access_token, hash_password
 from main import create_app
+from tests.dbs import fresh_database_url
 
 TEST_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct-horse-battery"
@@ -20,7 +21,7 @@ PASSWORD = "correct-horse-battery"
 def settings(tmp_path: Path) -> Settings:
     """Settings pointing at a fresh database and secret under tmp_path."""
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'app.db'}",
+        database_url=fresh_database_url(tmp_path),
         jwt_secret=TEST_SECRET,
         jwt_secret_file=tmp_path / "jwt_secret",
         app_instance="api-test",

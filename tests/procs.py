@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from tests.dbs import fresh_database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 PM2_BIN = ROOT / "node_modules" / ".bin" / "pm2"
 VENV_BIN = Path(sys.executable).parent
@@ -54,7 +56,7 @@ def service_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Environment for a private copy of the service: its own database and secret file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM2_", "API_", "APP_", "JWT_", "DATABASE_"))}
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+        DATABASE_URL=fresh_database_url(tmp_path),
         JWT_SECRET_FILE=str(tmp_path / "jwt_secret"),
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
     )

@@ -3,31 +3,44 @@
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
 from core import users
 from core.config import Settings
-from core.db import create_schema, write_transaction
+from core.db import write_transaction
+from core.migrations import upgrade
 from core.security import create_access_token, hash_password
 from main import create_app
+from tests.dbs import ON_POSTGRES, TEST_DATABASE_URL, fresh_database_url
 
 _DIR = Path(tempfile.mkdtemp(prefix="fuzz-"))
 _SETTINGS = Settings(
-    database_url=f"sqlite:///{_DIR / 'fuzz.db'}",
+    database_url=TEST_DATABASE_URL if ON_POSTGRES else f"sqlite:///{_DIR / 'fuzz.db'}",
     jwt_secret="fuzz-secret-" + "q" * 40,
     login_max_failures=1000,
     _env_file=None,
 )
 app = create_app(_SETTINGS)
-create_schema(app.state.engine)
-with write_transaction(app.state.engine) as _conn:
-    users.create_user(_conn, "fuzzer", hash_password("fuzzer-password"), ["items:write", "aaa:admin"])
 _TOKEN = create_access_token(_SETTINGS, _SETTINGS.jwt_secret, "fuzzer", ["items:write", "aaa:admin"])[0]
 AUTH = {"Authorization": f"Bearer {_TOKEN}"}
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_database():
+    """An empty database with the fuzzing user, made when the fuzz tests start."""
+    fresh_database_url(_DIR)
+    upgrade(app.state.engine)
+    with write_transaction(app.state.engine) as conn:
+        users.create_user(conn, "fuzzer", hash_password("fuzzer-password"), ["items:write", "aaa:admin"])
+    yield
+    app.state.engine.dispose()
+
+
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 

@@ -14,10 +14,11 @@ def test_health_reports_instance(client):
     assert body == {"status": "ok", "instance": "api-test", "port": 8001, "pid": os.getpid(), "version": "0.1.0"}
 
 
-def test_ready_touches_database(client):
+def test_ready_touches_database(client, app):
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "instance": "api-test", "database": "sqlite"}
+    assert response.json() == {"status": "ready", "instance": "api-test", "database": app.state.engine.dialect.name}
+    assert app.state.engine.dialect.name in ("sqlite", "postgresql")
 
 
 def test_request_id_is_echoed_or_generated(client):
