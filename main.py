@@ -10,10 +10,10 @@ from core import __version__
 from core.config import Settings, get_settings
 from core.db import make_engine
 from core.errors import HANDLERS
+from core.keys import load_keyring
 from core.limits import BodySizeLimitMiddleware
 from core.logging import AccessLogMiddleware, configure_logging
 from core.migrations import upgrade
-from core.secret import load_jwt_secret
 from routers import aaa, health, items
 
 logger = logging.getLogger("app")
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
-    app.state.jwt_secret = load_jwt_secret(settings)
+    app.state.keys = load_keyring(settings)
     for module in (items, aaa, health):
         app.include_router(module.router)
     for exc_class, handler in HANDLERS.items():

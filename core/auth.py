@@ -65,7 +65,7 @@ def get_principal(
 ) -> Principal:
     """Verify the token, check the user is still active, and enforce the route's scopes."""
     try:
-        claims = decode_access_token(settings, request.app.state.jwt_secret, token)
+        claims = decode_access_token(settings, request.app.state.keys, token)
     except jwt.InvalidTokenError as exc:
         raise unauthorized(f"Invalid token: {exc}") from exc
     with read_transaction(engine) as conn:

@@ -25,7 +25,10 @@ class Settings(BaseSettings):
 
     jwt_secret: str = Field(default="", repr=False)
     jwt_secret_file: Path = DATA_DIR / "jwt_secret"
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "RS256", "EdDSA"] = "HS256"
+    jwt_private_key_file: Path | None = None
+    jwt_key_id: str = ""
+    jwt_public_keys_dir: Path = DATA_DIR / "jwt_keys"
     jwt_issuer: str = "fastapi-pm2-service"
     jwt_audience: str = "fastapi-pm2-service"
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)

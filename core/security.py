@@ -11,6 +11,7 @@ from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from core.config import Settings
+from core.keys import KeyRing
 
 SCOPE_ITEMS_WRITE = "items:write"
 SCOPE_AAA_ADMIN = "aaa:admin"
@@ -52,14 +53,20 @@ def verify_password(password: str, hashed: str | None) -> bool:
     return _HASHING.submit(_verify, password, hashed).result()
 
 
+class CannotSign(Exception):
+    """This process holds only verification keys."""
+
+
 def create_access_token(
     settings: Settings,
-    secret: str,
+    keys: KeyRing,
     subject: str,
     scopes: list[str],
     expires_minutes: int | None = None,
 ) -> tuple[str, int]:
     """Sign a token for `subject` with `scopes`; returns the token and its lifetime in seconds."""
+    if keys.signing_key is None:
+        raise CannotSign
     lifetime = timedelta(minutes=expires_minutes or settings.access_token_expire_minutes)
     now = datetime.now(UTC)
     claims = {
@@ -72,7 +79,8 @@ def create_access_token(
         "aud": settings.jwt_audience,
         "jti": uuid.uuid4().hex,
     }
-    token = jwt.encode(claims, secret, algorithm=settings.jwt_algorithm)
+    headers = {"kid": keys.signing_kid} if keys.signing_kid else None
+    token = jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
     return token, int(lifetime.total_seconds())
 
 
@@ -93,13 +101,13 @@ def _check_claim_types(claims: dict[str, Any]) -> None:
         raise jwt.InvalidTokenError("scope must be a string")
 
 
-def decode_access_token(settings: Settings, secret: str, token: str) -> dict[str, Any]:
+def decode_access_token(settings: Settings, keys: KeyRing, token: str) -> dict[str, Any]:
     """Verify signature and claims; raises jwt.InvalidTokenError on any fault."""
     try:
         claims = jwt.decode(
             token,
-            secret,
-            algorithms=[settings.jwt_algorithm],
+            keys.verification_key(token),
+            algorithms=[keys.algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             leeway=settings.jwt_leeway_seconds,

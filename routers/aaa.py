@@ -31,7 +31,7 @@ UsernamePath = Annotated[Username, Path(description="User name")]
 
 @router.get("", summary="What the AAA service offers")
 @router.get("/", include_in_schema=False)
-def describe(settings: SettingsDep) -> dict[str, Any]:
+def describe(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """Endpoints, scopes and token parameters."""
     return {
         "service": "aaa",
@@ -39,6 +39,8 @@ def describe(settings: SettingsDep) -> dict[str, Any]:
         "grant_types": ["password"],
         "token_type": "bearer",
         "algorithm": settings.jwt_algorithm,
+        "key_ids": request.app.state.keys.key_ids,
+        "issues_tokens": request.app.state.keys.signing_key is not None,
         "issuer": settings.jwt_issuer,
         "audience": settings.jwt_audience,
         "expires_in": settings.access_token_expire_minutes * 60,
@@ -70,6 +72,10 @@ def issue_token(
     ctx: RequestContextDep,
 ) -> dict[str, Any]:
     """Exchange a user name and password for a bearer token; `scope` may ask for fewer scopes."""
+    if request.app.state.keys.signing_key is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "This instance only verifies tokens; log in where tokens are issued"
+        )
     unknown = [scope for scope in form.scopes if scope not in KNOWN_SCOPES]
     if unknown:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, {"error": "invalid_scope", "unknown_scopes": unknown[:10]})
@@ -86,7 +92,7 @@ def issue_token(
             status.HTTP_401_UNAUTHORIZED, "Incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
         ) from None
     scopes = [s for s in user["scopes"] if s in form.scopes] if form.scopes else user["scopes"]
-    token, expires_in = create_access_token(settings, request.app.state.jwt_secret, user["username"], scopes)
+    token, expires_in = create_access_token(settings, request.app.state.keys, user["username"], scopes)
     return {"access_token": token, "token_type": "bearer", "expires_in": expires_in, "scope": " ".join(scopes)}
 
 

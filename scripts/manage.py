@@ -12,9 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import users
 from core.config import get_settings
 from core.db import make_engine, read_transaction, write_transaction
+from core.keys import generate_key_pair, load_keyring
 from core.migrations import current_revision, upgrade
 from core.secret import InsecureSecret, load_jwt_secret
-from core.security import create_access_token, hash_password
+from core.security import CannotSign, create_access_token, hash_password
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -85,8 +86,20 @@ def cmd_token(args, settings, engine) -> None:
     if user["disabled"]:
         sys.exit(f"error: user {args.username} is disabled")
     scopes = args.scopes.split() if args.scopes else user["scopes"]
-    token, _ = create_access_token(settings, load_jwt_secret(settings), user["username"], scopes, args.minutes)
+    try:
+        token, _ = create_access_token(settings, load_keyring(settings), user["username"], scopes, args.minutes)
+    except CannotSign:
+        sys.exit("error: no signing key here (JWT_PRIVATE_KEY_FILE is not set)")
     print(token)
+
+
+def cmd_gen_keys(args, settings, engine) -> None:
+    """Create a key pair for RS256 or EdDSA; the public key goes into JWT_PUBLIC_KEYS_DIR."""
+    private_dir = args.private_dir or settings.jwt_public_keys_dir.parent / "jwt_private"
+    private, public = generate_key_pair(args.algorithm, args.kid, private_dir, settings.jwt_public_keys_dir)
+    print(f"private key (0600): {private}\npublic key:        {public}")
+    print(f"sign with:  JWT_ALGORITHM={args.algorithm} JWT_PRIVATE_KEY_FILE={private}")
+    print(f"verify on every host with {public.name} in JWT_PUBLIC_KEYS_DIR")
 
 
 def cmd_show_config(args, settings, engine) -> None:
@@ -125,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--scopes", help="a subset of the user's scopes (default: all)")
     token.add_argument("--minutes", type=int, help="lifetime (default: ACCESS_TOKEN_EXPIRE_MINUTES)")
     token.set_defaults(func=cmd_token)
+
+    keys = sub.add_parser("gen-keys", help=cmd_gen_keys.__doc__)
+    keys.add_argument("--algorithm", choices=["EdDSA", "RS256"], default="EdDSA")
+    keys.add_argument("--kid", required=True, help="key id, e.g. 2026-12 (becomes the file name)")
+    keys.add_argument("--private-dir", type=Path, help="where the private key goes (default data/jwt_private)")
+    keys.set_defaults(func=cmd_gen_keys)
 
     sub.add_parser("show-config", help=cmd_show_config.__doc__).set_defaults(func=cmd_show_config)
     return parser

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from core import users
 from core.config import Settings
 from core.db import write_transaction
+from core.keys import load_keyring
 from core.security import create_access_token, hash_password
 from main import create_app
 from tests.dbs import fresh_database_url
@@ -60,7 +61,7 @@ def token_for(settings: Settings) -> Callable[..., str]:
     """Mint a token as the service would."""
 
     def _mint(username: str, scopes: str = "") -> str:
-        return create_access_token(settings, TEST_SECRET, username, scopes.split())[0]
+        return create_access_token(settings, load_keyring(settings), username, scopes.split())[0]
 
     return _mint
 

@@ -24,7 +24,7 @@ _SETTINGS = Settings(
     _env_file=None,
 )
 app = create_app(_SETTINGS)
-_TOKEN = create_access_token(_SETTINGS, _SETTINGS.jwt_secret, "fuzzer", ["items:write", "aaa:admin"])[0]
+_TOKEN = create_access_token(_SETTINGS, app.state.keys, "fuzzer", ["items:write", "aaa:admin"])[0]
 AUTH = {"Authorization": f"Bearer {_TOKEN}"}
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
