@@ -22,6 +22,10 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite:///{DATA_DIR / 'app.db'}"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_seconds: float = Field(default=10, gt=0)
+    db_pool_recycle_seconds: int = Field(default=1800, ge=-1)
 
     jwt_secret: str = Field(default="", repr=False)
     jwt_secret_file: Path = DATA_DIR / "jwt_secret"

@@ -95,15 +95,16 @@ def kill_pid(pid: int) -> None:
 
 
 @contextlib.contextmanager
-def uvicorn_processes(env: dict[str, str], ports: list[int]):
-    """One uvicorn process of main:app per port, healthy on entry, stopped on exit."""
+def uvicorn_processes(env: dict[str, str], ports: list[int], cwd: Path = ROOT):
+    """One uvicorn process of main:app per port (working directory `cwd`), healthy on entry, stopped on exit."""
     procs = []
+    command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT), "--host", "127.0.0.1"]
     try:
         for port in ports:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
-                    cwd=ROOT,
+                    [*command, "--port", str(port)],
+                    cwd=cwd,
                     env=env | {"APP_PORT": str(port), "APP_INSTANCE": f"api-{port}"},
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
