@@ -161,7 +161,12 @@ class Me(BaseModel):
 class UserCreate(BaseModel):
     """A new user."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"username": "alice", "password": "a-long-passphrase", "scopes": ["items:write"]}]
+        },
+    )
 
     username: Username
     password: Password
@@ -171,7 +176,7 @@ class UserCreate(BaseModel):
 class UserUpdate(BaseModel):
     """A change to a user: scopes, disabled flag, password."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"disabled": True}]})
 
     scopes: list[Scope] | None = None
     disabled: bool | None = None

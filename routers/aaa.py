@@ -9,6 +9,7 @@ from core import audit, login, users
 from core.auth import Admin, CurrentUser
 from core.db import read_transaction, write_transaction
 from core.deps import EngineDep, RequestContextDep, SettingsDep
+from core.openapi import WRITE, errors
 from core.schemas import (
     AuditPage,
     Me,
@@ -58,11 +59,9 @@ def describe(request: Request, settings: SettingsDep) -> dict[str, Any]:
     "/token",
     response_model=Token,
     summary="Log in (OAuth2 password flow)",
-    responses={
-        400: {"description": "Unknown scope requested (`invalid_scope`)"},
-        401: {"description": "Wrong user name or password"},
-        429: {"description": "Too many failed logins for this user; see Retry-After"},
-    },
+    responses=errors(
+        400, 401, 413, 429, 503, e400="Unknown scope requested (`invalid_scope`)", e401="Wrong user name or password"
+    ),
 )
 def issue_token(
     request: Request,
@@ -96,7 +95,7 @@ def issue_token(
     return {"access_token": token, "token_type": "bearer", "expires_in": expires_in, "scope": " ".join(scopes)}
 
 
-@router.get("/me", response_model=Me, summary="Who am I")
+@router.get("/me", response_model=Me, summary="Who am I", responses=errors(401))
 def me(user: CurrentUser) -> dict[str, Any]:
     """The caller and the scopes in force."""
     return {
@@ -107,7 +106,7 @@ def me(user: CurrentUser) -> dict[str, Any]:
     }
 
 
-@router.get("/audit", response_model=AuditPage, summary="Read the audit trail")
+@router.get("/audit", response_model=AuditPage, summary="Read the audit trail", responses=errors(401, 403))
 def read_audit(
     _: Admin,
     engine: EngineDep,
@@ -120,7 +119,7 @@ def read_audit(
     return {"records": records, "limit": limit, "offset": offset}
 
 
-@router.get("/users", response_model=list[UserPublic], summary="List users")
+@router.get("/users", response_model=list[UserPublic], summary="List users", responses=errors(401, 403))
 def list_users(_: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     """Every user, by name."""
     with read_transaction(engine) as conn:
@@ -132,7 +131,7 @@ def list_users(_: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     response_model=UserPublic,
     status_code=201,
     summary="Create a user",
-    responses={409: {"description": "User exists"}},
+    responses=errors(*WRITE, 409, e409="User exists"),
 )
 def create_user(body: UserCreate, admin: Admin, engine: EngineDep, ctx: RequestContextDep) -> dict[str, Any]:
     """Add a user with a password and scopes."""
@@ -157,7 +156,7 @@ def create_user(body: UserCreate, admin: Admin, engine: EngineDep, ctx: RequestC
     "/users/{username}",
     response_model=UserPublic,
     summary="Change a user's scopes, password or disabled flag",
-    responses={404: {"description": "No such user"}},
+    responses=errors(*WRITE, 404, e404="No such user"),
 )
 def update_user(
     username: UsernamePath,
@@ -186,7 +185,7 @@ def update_user(
 
 
 @router.delete(
-    "/users/{username}", status_code=204, summary="Delete a user", responses={404: {"description": "No such user"}}
+    "/users/{username}", status_code=204, summary="Delete a user", responses=errors(*WRITE, 404, e404="No such user")
 )
 def delete_user(username: UsernamePath, admin: Admin, engine: EngineDep, ctx: RequestContextDep) -> Response:
     """The user's tokens stop working on every port at once."""

@@ -13,6 +13,7 @@ from core.audit import RequestContext
 from core.auth import ItemWriter, Principal
 from core.db import read_transaction, write_transaction
 from core.deps import EngineDep, RequestContextDep
+from core.openapi import WRITE, errors
 from core.schemas import MAX_ID, MAX_PRICE, ItemCreate, ItemPage, ItemPublic, ItemUpdate, PlainInt, SearchText
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -22,8 +23,8 @@ IfMatch = Annotated[
     str | None, Header(max_length=1024, description='ETag from a read, e.g. "3"; 412 if the item changed since')
 ]
 PriceFilter = Annotated[Decimal | None, Query(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2)]
-NOT_FOUND = {404: {"description": "No item with that id"}}
-PRECONDITION = {412: {"description": "The item changed since the ETag in If-Match (or does not exist)"}}
+NOT_FOUND = errors(404, e404="No item with that id")
+ITEM_WRITE = errors(*WRITE, 404, 412, e404="No item with that id")
 _STRONG_TAG = re.compile(r'"(0|[1-9][0-9]{0,17})"', re.ASCII)
 
 
@@ -52,7 +53,7 @@ def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
     return ok if found else status.HTTP_404_NOT_FOUND
 
 
-@router.get("", response_model=ItemPage, summary="List items")
+@router.get("", response_model=ItemPage, summary="List items", responses=errors(503))
 @router.get("/", response_model=ItemPage, include_in_schema=False)
 def list_items(
     engine: EngineDep,
@@ -82,7 +83,7 @@ def read_item(item_id: ItemId, engine: EngineDep, response: Response) -> dict[st
     return item
 
 
-@router.post("", response_model=ItemPublic, status_code=201, summary="Create an item")
+@router.post("", response_model=ItemPublic, status_code=201, summary="Create an item", responses=errors(*WRITE))
 @router.post("/", response_model=ItemPublic, status_code=201, include_in_schema=False)
 def create_item(
     body: ItemCreate, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, response: Response
@@ -120,7 +121,7 @@ def _update(
     return item
 
 
-@router.put("/{item_id}", response_model=ItemPublic, summary="Replace an item", responses=NOT_FOUND | PRECONDITION)
+@router.put("/{item_id}", response_model=ItemPublic, summary="Replace an item", responses=ITEM_WRITE)
 def replace_item(
     item_id: ItemId,
     body: ItemCreate,
@@ -134,7 +135,7 @@ def replace_item(
     return _update(engine, ctx, user, item_id, body.model_dump(), if_match, "item.replace", response)
 
 
-@router.patch("/{item_id}", response_model=ItemPublic, summary="Update an item", responses=NOT_FOUND | PRECONDITION)
+@router.patch("/{item_id}", response_model=ItemPublic, summary="Update an item", responses=ITEM_WRITE)
 def patch_item(
     item_id: ItemId,
     body: ItemUpdate,
@@ -149,7 +150,7 @@ def patch_item(
     return _update(engine, ctx, user, item_id, fields, if_match, "item.update", response)
 
 
-@router.delete("/{item_id}", status_code=204, summary="Delete an item", responses=NOT_FOUND | PRECONDITION)
+@router.delete("/{item_id}", status_code=204, summary="Delete an item", responses=ITEM_WRITE)
 def delete_item(
     item_id: ItemId, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, if_match: IfMatch = None
 ) -> Response:
