@@ -1,7 +1,10 @@
-// pm2 process file: one fork-mode uvicorn per port, all serving the same main:app.
+// pm2 process file: one fork-mode uvicorn (or gunicorn) per port, all serving the same main:app.
 //   API_PORTS  comma-separated ports (default 8001,8002); each becomes an app named api-<port>
 //   API_HOST   bind address (default 127.0.0.1)
-//   API_WORKERS  uvicorn worker processes per port (default 1); 2 or more enables scripts/reload.sh's zero-drop reload
+//   API_RUNNER  uvicorn (default) or gunicorn: `gunicorn -c gunicorn.conf.py main:app` with uvicorn workers
+//   API_WORKERS  worker processes per port (default 1 for uvicorn, 2 for gunicorn); with uvicorn, 2 or more enables
+//                scripts/reload.sh's zero-drop reload (gunicorn always has it)
+//   API_FORWARDED_ALLOW_IPS  proxies trusted to set X-Forwarded-For/-Proto (default 127.0.0.1; docs/deployment.md)
 //   UVICORN_GRACEFUL_SECONDS  time in-flight requests get on stop/restart (default 3, kept below kill_timeout)
 const path = require("path");
 
@@ -9,7 +12,10 @@ const root = __dirname;
 const venv = process.env.VIRTUAL_ENV_DIR || path.join(root, ".venv");
 const host = process.env.API_HOST || "127.0.0.1";
 const graceful = Number(process.env.UVICORN_GRACEFUL_SECONDS || 3);
-const workers = Number(process.env.API_WORKERS || 1);
+const forwardedAllowIps = process.env.API_FORWARDED_ALLOW_IPS || "127.0.0.1";
+const runner = process.env.API_RUNNER || "uvicorn";
+if (!["uvicorn", "gunicorn"].includes(runner)) throw new Error(`API_RUNNER: "${runner}" is not uvicorn or gunicorn`);
+const workers = Number(process.env.API_WORKERS || (runner === "gunicorn" ? 2 : 1));
 if (!Number.isInteger(workers) || workers < 1) throw new Error(`API_WORKERS: "${process.env.API_WORKERS}" is not a count`);
 const ports = (process.env.API_PORTS || "8001,8002")
   .split(",")
@@ -22,10 +28,8 @@ for (const port of ports) {
   }
 }
 
-module.exports = {
-  apps: ports.map((port) => ({
-    name: `api-${port}`,
-    cwd: root,
+function uvicorn(port) {
+  return {
     // uvicorn is a Python script without a .py extension: "none" stops pm2 from running it with node.
     script: path.join(venv, "bin", "uvicorn"),
     interpreter: "none",
@@ -36,15 +40,40 @@ module.exports = {
       "--no-access-log", // the app writes its own access line
       "--http", "core.serving:DrainingHttpToolsProtocol", // finishes just-accepted requests on shutdown
       "--timeout-graceful-shutdown", String(graceful),
+      "--forwarded-allow-ips", forwardedAllowIps,
       // With --workers uvicorn's supervisor holds the socket and replaces workers one by one on SIGHUP.
       ...(workers > 1 ? ["--workers", String(workers)] : []),
     ],
-    exec_mode: "fork",
-    instances: 1,
     env: {
       APP_PORT: port,
       APP_INSTANCE: `api-${port}`,
     },
+  };
+}
+
+// gunicorn.conf.py reads the rest (worker class, timeouts, logging, control socket) from the same env.
+function gunicorn(port) {
+  return {
+    script: path.join(venv, "bin", "gunicorn"),
+    interpreter: "none",
+    args: ["-c", "gunicorn.conf.py", "main:app"],
+    env: {
+      APP_PORT: port,
+      APP_INSTANCE: `api-${port}`,
+      GUNICORN_BIND: `${host.includes(":") ? `[${host}]` : host}:${port}`,
+      WEB_CONCURRENCY: String(workers),
+      FORWARDED_ALLOW_IPS: forwardedAllowIps, // gunicorn's own variable, passed on to the uvicorn workers
+    },
+  };
+}
+
+module.exports = {
+  apps: ports.map((port) => ({
+    name: `api-${port}`,
+    cwd: root,
+    ...(runner === "gunicorn" ? gunicorn(port) : uvicorn(port)),
+    exec_mode: "fork",
+    instances: 1,
     time: true, // pm2 prefixes every log line with a timestamp
     kill_timeout: (graceful + 2) * 1000, // SIGKILL only after uvicorn's graceful shutdown had its time
     autorestart: true,
