@@ -74,7 +74,8 @@ module.exports = {
     ...(runner === "gunicorn" ? gunicorn(port) : uvicorn(port)),
     exec_mode: "fork",
     instances: 1,
-    time: true, // pm2 prefixes every log line with a timestamp
+    // pm2 prefixes every plain log line with a timestamp; JSON lines carry their own "time" field.
+    time: process.env.LOG_FORMAT !== "json",
     kill_timeout: (graceful + 2) * 1000, // SIGKILL only after uvicorn's graceful shutdown had its time
     autorestart: true,
     max_restarts: 10, // crashes within min_uptime count; then pm2 marks the app errored

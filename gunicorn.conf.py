@@ -47,7 +47,7 @@ class _BelowWarning(logging.Filter):
 
 
 # As the app's core.logging: INFO (start, workers booting, reloads) to stdout, warnings and errors to stderr.
-_format = f"%(levelname)s [{os.environ.get('APP_INSTANCE', 'api')}] %(name)s: %(message)s"
+_format = f"%(levelname)s [{os.environ.get('APP_INSTANCE', 'api')}] rid=- %(name)s: %(message)s"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -42,7 +42,14 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=300, ge=1)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["plain", "json"] = "plain"
+    slow_request_ms: int = Field(default=1000, ge=1)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case_insensitive(cls, value: str) -> str:
+        return value.upper() if value.lower() in ("debug", "info", "warning", "error") else value.lower()
 
 
 @lru_cache

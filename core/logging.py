@@ -1,19 +1,25 @@
 """Log set-up, request ids and the access-log middleware."""
 
+import contextvars
+import json
 import logging
 import logging.config
 import re
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings
 
 access_logger = logging.getLogger("app.access")
+slow_logger = logging.getLogger("app.slow")
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+# The request being served, for every log line written while serving it (threadpool included).
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
 class _BelowWarning(logging.Filter):
@@ -21,37 +27,54 @@ class _BelowWarning(logging.Filter):
         return record.levelno < logging.WARNING
 
 
+class _RequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, instance, request id, message, and any access fields."""
+
+    def __init__(self, instance: str) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "instance": self.instance,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "access", {}))
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def configure_logging(settings: Settings) -> None:
-    """INFO and below to stdout, warnings and errors to stderr; pm2 adds the timestamps."""
+    """INFO and below to stdout, warnings and errors to stderr, plain (pm2 adds timestamps) or JSON lines."""
     # Line buffering: lines reach pm2 at once, and whole, even under interpreter "none".
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True)
-    fmt = f"%(levelname)s [{settings.app_instance}] %(name)s: %(message)s"
+    plain = {"format": f"%(levelname)s [{settings.app_instance}] rid=%(request_id)s %(name)s: %(message)s"}
+    formatter = {"()": JsonFormatter, "instance": settings.app_instance} if settings.log_format == "json" else plain
+    handler = {"class": "logging.StreamHandler", "formatter": "main", "filters": ["request_id"]}
     logging.config.dictConfig(
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "filters": {"below_warning": {"()": _BelowWarning}},
-            "formatters": {"plain": {"format": fmt}},
+            "filters": {"below_warning": {"()": _BelowWarning}, "request_id": {"()": _RequestId}},
+            "formatters": {"main": formatter},
             "handlers": {
-                "stdout": {
-                    "class": "logging.StreamHandler",
-                    "stream": "ext://sys.stdout",
-                    "formatter": "plain",
-                    "filters": ["below_warning"],
-                },
-                "stderr": {
-                    "class": "logging.StreamHandler",
-                    "stream": "ext://sys.stderr",
-                    "formatter": "plain",
-                    "level": "WARNING",
-                },
+                "stdout": handler | {"stream": "ext://sys.stdout", "filters": ["request_id", "below_warning"]},
+                "stderr": handler | {"stream": "ext://sys.stderr", "level": "WARNING"},
             },
-            "root": {
-                "handlers": ["stdout", "stderr"],
-                "level": settings.log_level.upper(),
-            },
+            "root": {"handlers": ["stdout", "stderr"], "level": settings.log_level.upper()},
             "loggers": {
                 "uvicorn": {"handlers": [], "propagate": True},
                 "uvicorn.error": {"handlers": [], "propagate": True},
@@ -69,17 +92,19 @@ def _request_id(scope: Scope) -> str:
 
 
 class AccessLogMiddleware:
-    """Assigns a request id, echoes it, and writes one access line per request."""
+    """Assigns a request id, echoes it, and writes one access line per request (and a warning if slow)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.default_port = settings.app_port
+        self.slow_ms = settings.slow_request_ms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status_code = 500
@@ -89,24 +114,37 @@ class AccessLogMiddleware:
             nonlocal status_code
             if message["type"] == "http.response.start":
                 status_code = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (REQUEST_ID_HEADER, request_id.encode()),
-                ]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            client, server = scope.get("client"), scope.get("server")
-            access_logger.info(
-                'port=%s rid=%s client=%s "%s %s" %d %.1fms user=%s',
-                self.default_port or (server[1] if server else "-"),
-                request_id,
-                f"{client[0]}:{client[1]}" if client else "-",
-                scope["method"],
-                scope["path"].encode("unicode_escape").decode("ascii"),  # no log injection
-                status_code,
-                (time.perf_counter() - started) * 1000,
-                state.get("user", "-"),
+            self._log(scope, status_code, (time.perf_counter() - started) * 1000, state.get("user", "-"))
+            request_id_var.reset(token)
+
+    def _log(self, scope: Scope, status_code: int, duration_ms: float, user: str) -> None:
+        client, server = scope.get("client"), scope.get("server")
+        fields = {
+            "port": self.default_port or (server[1] if server else None),
+            "client": f"{client[0]}:{client[1]}" if client else "-",
+            "method": scope["method"],
+            "path": scope["path"].encode("unicode_escape").decode("ascii"),  # no log injection
+            "status": status_code,
+            "duration_ms": round(duration_ms, 1),
+            "user": user,
+        }
+        access_logger.info(
+            'port=%(port)s client=%(client)s "%(method)s %(path)s" %(status)d %(duration_ms).1fms user=%(user)s',
+            fields,
+            extra={"access": fields},
+        )
+        if duration_ms >= self.slow_ms:
+            slow_logger.warning(
+                'slow request: "%s %s" took %.0fms (SLOW_REQUEST_MS=%d)',
+                fields["method"],
+                fields["path"],
+                duration_ms,
+                self.slow_ms,
+                extra={"access": fields},
             )

@@ -1,5 +1,6 @@
 """pm2 for real, with a private PM2_HOME and free ports: start, logs, crash recovery, delete, start.sh."""
 
+import json
 import os
 import signal
 import subprocess
@@ -156,3 +157,24 @@ def test_start_script_is_idempotent_and_client_succeeds(pm2):
     stopped = subprocess.run(["bash", "scripts/stop.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert stopped.returncode == 0, stopped.stderr
     assert manager.apps() == {}
+
+
+def test_json_logs_under_pm2_are_one_object_per_line(pm2):
+    manager, ports = pm2
+    manager.env["LOG_FORMAT"] = "json"
+    manager.run("start", "ecosystem.config.js")
+    port = ports[0]
+    app = manager.wait_online(f"api-{port}")
+    wait_healthy(port)
+    requests.get(f"http://127.0.0.1:{port}/items", headers={"X-Request-ID": "json-check-1"}, timeout=5)
+    deadline = time.monotonic() + 2
+    lines = []
+    while time.monotonic() < deadline and not any("json-check-1" in line for line in lines):
+        lines = [line for line in out_log(app).read_text().splitlines() if line.strip()]
+        time.sleep(0.05)
+    entries = [json.loads(line) for line in lines]
+    access = [e for e in entries if e.get("request_id") == "json-check-1"]
+    assert len(access) == 1
+    assert (access[0]["logger"], access[0]["status"], access[0]["path"]) == ("app.access", 200, "/items")
+    assert access[0]["instance"] == f"api-{port}"
+    assert any(e["message"].startswith("started api-") for e in entries)
