@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from core import __version__
 from core.config import Settings, get_settings
 from core.db import make_engine
+from core.docs import install_docs
 from core.errors import HANDLERS
 from core.keys import load_keyring
 from core.limits import BodySizeLimitMiddleware
@@ -45,12 +46,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Item catalogue (`/items`) and authentication, authorization and accounting (`/aaa`).",
         lifespan=lifespan,
         redirect_slashes=False,  # a 307 drops Authorization in some clients; /items and /items/ both answer
+        docs_url=None,  # /docs and /redoc come from install_docs, with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     app.state.keys = load_keyring(settings)
     for module in (items, aaa, health):
         app.include_router(module.router)
+    install_docs(app)
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
