@@ -9,8 +9,9 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from core import users
-from core.db import read_transaction
+from core.db import single_read
 from core.deps import EngineDep, SettingsDep
+from core.run import run_read
 from core.security import (
     KNOWN_SCOPES,
     SCOPE_AAA_ADMIN,
@@ -56,7 +57,12 @@ class Principal:
     expires_at: datetime
 
 
-def get_principal(
+def _active_user(engine, username: str):
+    with single_read(engine) as conn:
+        return users.get_user(conn, username)
+
+
+async def get_principal(
     request: Request,
     security_scopes: SecurityScopes,
     token: Annotated[str, Depends(bearer_token)],
@@ -68,8 +74,7 @@ def get_principal(
         claims = decode_access_token(settings, request.app.state.keys, token)
     except jwt.InvalidTokenError as exc:
         raise unauthorized(f"Invalid token: {exc}") from exc
-    with read_transaction(engine) as conn:
-        user = users.get_user(conn, claims["sub"])
+    user = await run_read(engine, _active_user, engine, claims["sub"])
     if user is None or user["disabled"]:
         raise unauthorized("Invalid token: user is unknown or disabled")
     token_scopes = claims.get("scope", "").split()

@@ -113,8 +113,10 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection):
-        immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("sqlite_single_statement"):
+            return  # one SELECT is atomic by itself: no BEGIN/COMMIT round trip
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate") else "BEGIN")
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -137,8 +139,13 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def read_transaction(engine: Engine) -> AbstractContextManager[Connection]:
-    """A short read transaction."""
+    """A short read transaction: one snapshot for several statements."""
     return engine.begin()
+
+
+def single_read(engine: Engine) -> AbstractContextManager[Connection]:
+    """A connection for one SELECT, which needs no transaction of its own."""
+    return engine.connect().execution_options(sqlite_single_statement=True)
 
 
 @contextmanager

@@ -9,17 +9,17 @@ from core.audit import RequestContext
 from core.config import Settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The app's database engine."""
     return request.app.state.engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
 
 
-def get_request_context(request: Request) -> RequestContext:
+async def get_request_context(request: Request) -> RequestContext:
     """Instance, request id and client address for the audit trail."""
     state = request.scope.get("state", {})
     client = request.client.host if request.client else None

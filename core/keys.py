@@ -24,6 +24,8 @@ class KeyRing:
     signing_key: Any | None
     signing_kid: str | None
     verify_keys: dict[str | None, Any] = field(repr=False)
+    # Tokens whose signature and claims were already verified with these keys, for the time checks only.
+    verified: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def verification_key(self, token: str) -> Any:
         """The key for this token's `kid`; InvalidTokenError if it names none we accept."""

@@ -1,5 +1,6 @@
 """Password hashing and JWT issue/verify."""
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ def hash_password(password: str) -> str:
     return _HASHING.submit(password_hash.hash, password).result()
 
 
-def _verify(password: str, hashed: str | None) -> bool:
+def _verify_password(password: str, hashed: str | None) -> bool:
     if hashed is None:
         password_hash.verify(password, _DUMMY_HASH)
         return False
@@ -50,7 +51,7 @@ def _verify(password: str, hashed: str | None) -> bool:
 
 def verify_password(password: str, hashed: str | None) -> bool:
     """True if `password` matches `hashed`; a missing hash never matches."""
-    return _HASHING.submit(_verify, password, hashed).result()
+    return _HASHING.submit(_verify_password, password, hashed).result()
 
 
 class CannotSign(Exception):
@@ -101,8 +102,25 @@ def _check_claim_types(claims: dict[str, Any]) -> None:
         raise jwt.InvalidTokenError("scope must be a string")
 
 
+_VERIFIED_CACHE_SIZE = 4096
+
+
 def decode_access_token(settings: Settings, keys: KeyRing, token: str) -> dict[str, Any]:
     """Verify signature and claims; raises jwt.InvalidTokenError on any fault."""
+    claims = keys.verified.get(token)
+    if claims is not None:
+        # Same token, same keys: only the clock can have changed the answer since it was verified.
+        if time.time() > claims["exp"] + settings.jwt_leeway_seconds:
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        return claims
+    claims = _verify_token(settings, keys, token)
+    if len(keys.verified) >= _VERIFIED_CACHE_SIZE:
+        keys.verified.clear()
+    keys.verified[token] = claims
+    return claims
+
+
+def _verify_token(settings: Settings, keys: KeyRing, token: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(
             token,

@@ -11,9 +11,10 @@ from core import audit
 from core import items as store
 from core.audit import RequestContext
 from core.auth import ItemWriter, Principal
-from core.db import read_transaction, write_transaction
+from core.db import read_transaction, single_read, write_transaction
 from core.deps import EngineDep, RequestContextDep
 from core.openapi import WRITE, errors
+from core.run import run_read, run_write
 from core.schemas import MAX_ID, MAX_PRICE, ItemCreate, ItemPage, ItemPublic, ItemUpdate, PlainInt, SearchText
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -55,7 +56,7 @@ def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
 
 @router.get("", response_model=ItemPage, summary="List items", responses=errors(503))
 @router.get("/", response_model=ItemPage, include_in_schema=False)
-def list_items(
+async def list_items(
     engine: EngineDep,
     limit: Annotated[PlainInt, Query(ge=1, le=100)] = 20,
     offset: Annotated[PlainInt, Query(ge=0, le=2**31)] = 0,
@@ -65,18 +66,25 @@ def list_items(
     max_price: PriceFilter = None,
 ) -> dict[str, Any]:
     """A page of items in id order, with optional filters."""
-    with read_transaction(engine) as conn:
-        rows, total = store.list_items(
-            conn, limit=limit, offset=offset, q=q, in_stock=in_stock, min_price=min_price, max_price=max_price
-        )
+    filters = {"q": q, "in_stock": in_stock, "min_price": min_price, "max_price": max_price}
+    rows, total = await run_read(engine, _page, engine, limit, offset, filters)
     return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
 
+def _page(engine: Engine, limit: int, offset: int, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    with read_transaction(engine) as conn:  # one snapshot for the page and its total
+        return store.list_items(conn, limit=limit, offset=offset, **filters)
+
+
+def _one(engine: Engine, item_id: int) -> dict[str, Any] | None:
+    with single_read(engine) as conn:
+        return store.get_item(conn, item_id)
+
+
 @router.get("/{item_id}", response_model=ItemPublic, summary="Read an item", responses=NOT_FOUND)
-def read_item(item_id: ItemId, engine: EngineDep, response: Response) -> dict[str, Any]:
+async def read_item(item_id: ItemId, engine: EngineDep, response: Response) -> dict[str, Any]:
     """One item; its `ETag` is the version for `If-Match`."""
-    with read_transaction(engine) as conn:
-        item = store.get_item(conn, item_id)
+    item = await run_read(engine, _one, engine, item_id)
     if item is None:
         raise _failure(item_id, status.HTTP_404_NOT_FOUND)
     response.headers["ETag"] = _etag(item)
@@ -85,19 +93,24 @@ def read_item(item_id: ItemId, engine: EngineDep, response: Response) -> dict[st
 
 @router.post("", response_model=ItemPublic, status_code=201, summary="Create an item", responses=errors(*WRITE))
 @router.post("/", response_model=ItemPublic, status_code=201, include_in_schema=False)
-def create_item(
+async def create_item(
     body: ItemCreate, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, response: Response
 ) -> dict[str, Any]:
     """Add an item to the catalogue."""
-    with write_transaction(engine) as conn:
-        item = store.create_item(conn, body.model_dump())
-        audit.record(conn, ctx, actor=user.username, action="item.create", target=str(item["id"]), status_code=201)
+
+    def write() -> dict[str, Any]:
+        with write_transaction(engine) as conn:
+            item = store.create_item(conn, body.model_dump())
+            audit.record(conn, ctx, actor=user.username, action="item.create", target=str(item["id"]), status_code=201)
+            return item
+
+    item = await run_write(engine, write)
     response.headers["ETag"] = _etag(item)
     response.headers["Location"] = f"/items/{item['id']}"
     return item
 
 
-def _update(
+async def _update(
     engine: Engine,
     ctx: RequestContext,
     user: Principal,
@@ -108,13 +121,18 @@ def _update(
     response: Response,
 ) -> dict[str, Any]:
     """Apply a PUT or PATCH; the outcome, success or not, goes to the audit trail."""
-    with write_transaction(engine) as conn:
-        try:
-            item, mismatch = store.update_item(conn, item_id, fields, _versions(if_match)), False
-        except store.VersionMismatch:
-            item, mismatch = None, True
-        code = _outcome(item is not None, mismatch, if_match, status.HTTP_200_OK)
-        audit.record(conn, ctx, actor=user.username, action=action, target=str(item_id), status_code=code)
+
+    def write() -> tuple[dict[str, Any] | None, int]:
+        with write_transaction(engine) as conn:
+            try:
+                item, mismatch = store.update_item(conn, item_id, fields, _versions(if_match)), False
+            except store.VersionMismatch:
+                item, mismatch = None, True
+            code = _outcome(item is not None, mismatch, if_match, status.HTTP_200_OK)
+            audit.record(conn, ctx, actor=user.username, action=action, target=str(item_id), status_code=code)
+            return item, code
+
+    item, code = await run_write(engine, write)
     if code != status.HTTP_200_OK:
         raise _failure(item_id, code)
     response.headers["ETag"] = _etag(item)
@@ -122,7 +140,7 @@ def _update(
 
 
 @router.put("/{item_id}", response_model=ItemPublic, summary="Replace an item", responses=ITEM_WRITE)
-def replace_item(
+async def replace_item(
     item_id: ItemId,
     body: ItemCreate,
     user: ItemWriter,
@@ -132,11 +150,11 @@ def replace_item(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Replace every field of an item."""
-    return _update(engine, ctx, user, item_id, body.model_dump(), if_match, "item.replace", response)
+    return await _update(engine, ctx, user, item_id, body.model_dump(), if_match, "item.replace", response)
 
 
 @router.patch("/{item_id}", response_model=ItemPublic, summary="Update an item", responses=ITEM_WRITE)
-def patch_item(
+async def patch_item(
     item_id: ItemId,
     body: ItemUpdate,
     user: ItemWriter,
@@ -147,21 +165,26 @@ def patch_item(
 ) -> dict[str, Any]:
     """Change only the fields sent; an empty body changes nothing."""
     fields = body.model_dump(exclude_unset=True)
-    return _update(engine, ctx, user, item_id, fields, if_match, "item.update", response)
+    return await _update(engine, ctx, user, item_id, fields, if_match, "item.update", response)
 
 
 @router.delete("/{item_id}", status_code=204, summary="Delete an item", responses=ITEM_WRITE)
-def delete_item(
+async def delete_item(
     item_id: ItemId, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, if_match: IfMatch = None
 ) -> Response:
     """Remove an item."""
-    with write_transaction(engine) as conn:
-        try:
-            deleted, mismatch = store.delete_item(conn, item_id, _versions(if_match)), False
-        except store.VersionMismatch:
-            deleted, mismatch = False, True
-        code = _outcome(deleted, mismatch, if_match, status.HTTP_204_NO_CONTENT)
-        audit.record(conn, ctx, actor=user.username, action="item.delete", target=str(item_id), status_code=code)
+
+    def write() -> int:
+        with write_transaction(engine) as conn:
+            try:
+                deleted, mismatch = store.delete_item(conn, item_id, _versions(if_match)), False
+            except store.VersionMismatch:
+                deleted, mismatch = False, True
+            code = _outcome(deleted, mismatch, if_match, status.HTTP_204_NO_CONTENT)
+            audit.record(conn, ctx, actor=user.username, action="item.delete", target=str(item_id), status_code=code)
+            return code
+
+    code = await run_write(engine, write)
     if code != status.HTTP_204_NO_CONTENT:
         raise _failure(item_id, code)
     return Response(status_code=204)
