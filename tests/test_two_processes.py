@@ -1,11 +1,14 @@
 """Two real uvicorn processes on free ports sharing one database and one secret."""
 
+import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.dbs import ON_POSTGRES
 from tests.procs import free_ports, manage, service_env, uvicorn_processes
 
 pytestmark = pytest.mark.slow
@@ -88,3 +91,34 @@ def test_login_burst_keeps_memory_bounded(pair):
     assert sorted(set(statuses)) == [200, 401]
     peak_kib = int(Path(f"/proc/{health['pid']}/status").read_text().split("VmHWM:")[1].split()[0])
     assert peak_kib < 300 * 1024, f"peak RSS {peak_kib // 1024} MiB during a login burst"
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite's file lock")
+def test_event_loop_keeps_answering_while_another_process_holds_the_write_lock(pair):
+    port, _, env = pair
+    manage(env, "create-user", "locker", "--scopes", "items:write", "--no-password")
+    headers = {"Authorization": f"Bearer {manage(env, 'token', 'locker')}"}
+    base = f"http://127.0.0.1:{port}"
+    item = requests.post(f"{base}/items", json={"name": "locked", "price": 1}, headers=headers, timeout=10).json()
+    holder = sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process now holds SQLite's write lock
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            write = pool.submit(
+                requests.patch, f"{base}/items/{item['id']}", json={"price": 2}, headers=headers, timeout=20
+            )
+            slowest = 0.0
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                for path in ("/health", f"/items/{item['id']}"):
+                    started = time.monotonic()
+                    assert requests.get(f"{base}{path}", timeout=5).status_code == 200
+                    slowest = max(slowest, time.monotonic() - started)
+                time.sleep(0.02)
+            assert not write.done(), "the write should be waiting for the lock"
+            holder.execute("COMMIT")
+            assert write.result().status_code == 200
+    finally:
+        holder.close()
+    assert slowest < 0.05, f"a read took {slowest * 1000:.0f} ms while the lock was held"
+    assert requests.get(f"{base}/items/{item['id']}", timeout=5).json()["price"] == 2
