@@ -13,6 +13,7 @@ const venv = process.env.VIRTUAL_ENV_DIR || path.join(root, ".venv");
 const host = process.env.API_HOST || "127.0.0.1";
 const graceful = Number(process.env.UVICORN_GRACEFUL_SECONDS || 3);
 const forwardedAllowIps = process.env.API_FORWARDED_ALLOW_IPS || "127.0.0.1";
+const metrics = ["1", "true", "yes"].includes(String(process.env.METRICS_ENABLED || "").toLowerCase());
 const runner = process.env.API_RUNNER || "uvicorn";
 if (!["uvicorn", "gunicorn"].includes(runner)) throw new Error(`API_RUNNER: "${runner}" is not uvicorn or gunicorn`);
 const workers = Number(process.env.API_WORKERS || (runner === "gunicorn" ? 2 : 1));
@@ -67,11 +68,23 @@ function gunicorn(port) {
   };
 }
 
+// Several workers behind one port write their metrics to one directory, summed by whichever worker is scraped.
+function metricsEnv(port) {
+  const multiprocess = metrics && (runner === "gunicorn" || workers > 1);
+  return multiprocess ? { PROMETHEUS_MULTIPROC_DIR: path.join(root, "data", "metrics", `api-${port}`) } : {};
+}
+
 module.exports = {
-  apps: ports.map((port) => ({
+  apps: ports.map((port) => {
+    const app = runner === "gunicorn" ? gunicorn(port) : uvicorn(port);
+    return { ...app, env: { ...app.env, ...metricsEnv(port) }, ...common(port) };
+  }),
+};
+
+function common(port) {
+  return {
     name: `api-${port}`,
     cwd: root,
-    ...(runner === "gunicorn" ? gunicorn(port) : uvicorn(port)),
     exec_mode: "fork",
     instances: 1,
     // pm2 prefixes every plain log line with a timestamp; JSON lines carry their own "time" field.
@@ -82,5 +95,5 @@ module.exports = {
     min_uptime: "10s",
     max_memory_restart: process.env.API_MAX_MEMORY || "512M",
     treekill: true,
-  })),
-};
+  };
+}

@@ -7,6 +7,7 @@
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 _host = os.environ.get("API_HOST", "127.0.0.1")
@@ -74,3 +75,19 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "propagate": False},
     },
 }
+
+
+def on_starting(server) -> None:
+    """Start with an empty multiprocess metrics directory, so no dead worker's samples are summed."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    """Drop an exited worker's live gauges (in-flight requests) from the summed metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -8,12 +8,14 @@ from fastapi import FastAPI
 
 from core import __version__
 from core.config import Settings, get_settings
+from core.database import Database
 from core.db import make_engine
 from core.docs import install_docs
 from core.errors import HANDLERS
 from core.keys import load_keyring
 from core.limits import BodySizeLimitMiddleware
 from core.logging import AccessLogMiddleware, configure_logging
+from core.metrics import install_metrics
 from core.migrations import upgrade
 from routers import aaa, health, items
 
@@ -32,6 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine.url.render_as_string(hide_password=True),
     )
     yield
+    app.state.db.close()
     app.state.engine.dispose()
     logger.info("stopped %s", settings.app_instance)
 
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
+    app.state.db = Database(app.state.engine)
     app.state.keys = load_keyring(settings)
     for module in (items, aaa, health):
         app.include_router(module.router)
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_metrics(app, settings)
     app.add_middleware(AccessLogMiddleware, settings=settings)  # added last: outermost, sees every response
     return app
 

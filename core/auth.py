@@ -9,9 +9,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from core import users
-from core.db import single_read
-from core.deps import EngineDep, SettingsDep
-from core.run import run_read
+from core.deps import DbDep, SettingsDep
 from core.security import (
     KNOWN_SCOPES,
     SCOPE_AAA_ADMIN,
@@ -57,16 +55,11 @@ class Principal:
     expires_at: datetime
 
 
-def _active_user(engine, username: str):
-    with single_read(engine) as conn:
-        return users.get_user(conn, username)
-
-
 async def get_principal(
     request: Request,
     security_scopes: SecurityScopes,
     token: Annotated[str, Depends(bearer_token)],
-    engine: EngineDep,
+    db: DbDep,
     settings: SettingsDep,
 ) -> Principal:
     """Verify the token, check the user is still active, and enforce the route's scopes."""
@@ -74,7 +67,7 @@ async def get_principal(
         claims = decode_access_token(settings, request.app.state.keys, token)
     except jwt.InvalidTokenError as exc:
         raise unauthorized(f"Invalid token: {exc}") from exc
-    user = await run_read(engine, _active_user, engine, claims["sub"])
+    user = await db.read_one(users.get_user, claims["sub"])
     if user is None or user["disabled"]:
         raise unauthorized("Invalid token: user is unknown or disabled")
     token_scopes = claims.get("scope", "").split()

@@ -7,11 +7,17 @@ from sqlalchemy import Engine
 
 from core.audit import RequestContext
 from core.config import Settings
+from core.database import Database
 
 
 async def get_engine(request: Request) -> Engine:
     """The app's database engine."""
     return request.app.state.engine
+
+
+async def get_database(request: Request) -> Database:
+    """The app's database runner."""
+    return request.app.state.db
 
 
 async def get_settings(request: Request) -> Settings:
@@ -27,5 +33,6 @@ async def get_request_context(request: Request) -> RequestContext:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+DbDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RequestContextDep = Annotated[RequestContext, Depends(get_request_context)]

@@ -73,8 +73,7 @@ def create_item(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
     """Insert an item and return it."""
     now = utcnow()
     values = _to_columns(fields) | {"version": 1, "created_at": now, "updated_at": now}
-    item_id = conn.execute(items.insert().values(**values)).inserted_primary_key[0]
-    return get_item(conn, item_id)
+    return _to_public(conn.execute(items.insert().values(**values).returning(*_PUBLIC)).one())
 
 
 def _check_version(item: dict[str, Any] | None, versions: Collection[int] | None) -> None:
@@ -94,11 +93,11 @@ def update_item(
     if versions is not None:
         condition &= items.c.version.in_(versions)
     values = _to_columns(fields) | {"version": items.c.version + 1, "updated_at": utcnow()}
-    if conn.execute(items.update().where(condition).values(**values)).rowcount == 0:
-        item = get_item(conn, item_id)
-        _check_version(item, versions)
+    row = conn.execute(items.update().where(condition).values(**values).returning(*_PUBLIC)).first()
+    if row is None:
+        _check_version(get_item(conn, item_id), versions)
         return None
-    return get_item(conn, item_id)
+    return _to_public(row)
 
 
 def delete_item(conn: Connection, item_id: int, versions: Collection[int] | None = None) -> bool:

@@ -5,16 +5,15 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
-from sqlalchemy import Engine
 
 from core import audit
 from core import items as store
 from core.audit import RequestContext
 from core.auth import ItemWriter, Principal
-from core.db import read_transaction, single_read, write_transaction
-from core.deps import EngineDep, RequestContextDep
+from core.database import Database
+from core.db import write_transaction
+from core.deps import DbDep, RequestContextDep
 from core.openapi import WRITE, errors
-from core.run import run_read, run_write
 from core.schemas import MAX_ID, MAX_PRICE, ItemCreate, ItemPage, ItemPublic, ItemUpdate, PlainInt, SearchText
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -31,6 +30,12 @@ _STRONG_TAG = re.compile(r'"(0|[1-9][0-9]{0,17})"', re.ASCII)
 
 def _etag(item: dict[str, Any]) -> str:
     return f'"{item["version"]}"'
+
+
+def _item_response(item: dict[str, Any], status_code: int = 200, **headers: str) -> Response:
+    """The item as JSON with its ETag, serialised once here instead of by a second response-model pass."""
+    body = ItemPublic.model_validate(item).model_dump_json()
+    return Response(body, status_code, {"ETag": _etag(item), **headers}, media_type="application/json")
 
 
 def _versions(if_match: str | None) -> tuple[int, ...] | None:
@@ -57,7 +62,7 @@ def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
 @router.get("", response_model=ItemPage, summary="List items", responses=errors(503))
 @router.get("/", response_model=ItemPage, include_in_schema=False)
 async def list_items(
-    engine: EngineDep,
+    db: DbDep,
     limit: Annotated[PlainInt, Query(ge=1, le=100)] = 20,
     offset: Annotated[PlainInt, Query(ge=0, le=2**31)] = 0,
     q: Annotated[SearchText | None, Query(description="Name contains (case-insensitive, literal)")] = None,
@@ -67,63 +72,51 @@ async def list_items(
 ) -> dict[str, Any]:
     """A page of items in id order, with optional filters."""
     filters = {"q": q, "in_stock": in_stock, "min_price": min_price, "max_price": max_price}
-    rows, total = await run_read(engine, _page, engine, limit, offset, filters)
+    rows, total = await db.read(_page, limit, offset, filters)  # one snapshot for the page and its total
     return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
 
-def _page(engine: Engine, limit: int, offset: int, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    with read_transaction(engine) as conn:  # one snapshot for the page and its total
-        return store.list_items(conn, limit=limit, offset=offset, **filters)
-
-
-def _one(engine: Engine, item_id: int) -> dict[str, Any] | None:
-    with single_read(engine) as conn:
-        return store.get_item(conn, item_id)
+def _page(conn, limit: int, offset: int, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    return store.list_items(conn, limit=limit, offset=offset, **filters)
 
 
 @router.get("/{item_id}", response_model=ItemPublic, summary="Read an item", responses=NOT_FOUND)
-async def read_item(item_id: ItemId, engine: EngineDep, response: Response) -> dict[str, Any]:
+async def read_item(item_id: ItemId, db: DbDep) -> Response:
     """One item; its `ETag` is the version for `If-Match`."""
-    item = await run_read(engine, _one, engine, item_id)
+    item = await db.read_one(store.get_item, item_id)
     if item is None:
         raise _failure(item_id, status.HTTP_404_NOT_FOUND)
-    response.headers["ETag"] = _etag(item)
-    return item
+    return _item_response(item)
 
 
 @router.post("", response_model=ItemPublic, status_code=201, summary="Create an item", responses=errors(*WRITE))
 @router.post("/", response_model=ItemPublic, status_code=201, include_in_schema=False)
-async def create_item(
-    body: ItemCreate, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, response: Response
-) -> dict[str, Any]:
+async def create_item(body: ItemCreate, user: ItemWriter, db: DbDep, ctx: RequestContextDep) -> Response:
     """Add an item to the catalogue."""
 
     def write() -> dict[str, Any]:
-        with write_transaction(engine) as conn:
+        with write_transaction(db.engine) as conn:
             item = store.create_item(conn, body.model_dump())
             audit.record(conn, ctx, actor=user.username, action="item.create", target=str(item["id"]), status_code=201)
             return item
 
-    item = await run_write(engine, write)
-    response.headers["ETag"] = _etag(item)
-    response.headers["Location"] = f"/items/{item['id']}"
-    return item
+    item = await db.write(write)
+    return _item_response(item, 201, Location=f"/items/{item['id']}")
 
 
 async def _update(
-    engine: Engine,
+    db: Database,
     ctx: RequestContext,
     user: Principal,
     item_id: int,
     fields: dict[str, Any],
     if_match: str | None,
     action: str,
-    response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Apply a PUT or PATCH; the outcome, success or not, goes to the audit trail."""
 
     def write() -> tuple[dict[str, Any] | None, int]:
-        with write_transaction(engine) as conn:
+        with write_transaction(db.engine) as conn:
             try:
                 item, mismatch = store.update_item(conn, item_id, fields, _versions(if_match)), False
             except store.VersionMismatch:
@@ -132,11 +125,10 @@ async def _update(
             audit.record(conn, ctx, actor=user.username, action=action, target=str(item_id), status_code=code)
             return item, code
 
-    item, code = await run_write(engine, write)
+    item, code = await db.write(write)
     if code != status.HTTP_200_OK:
         raise _failure(item_id, code)
-    response.headers["ETag"] = _etag(item)
-    return item
+    return _item_response(item)
 
 
 @router.put("/{item_id}", response_model=ItemPublic, summary="Replace an item", responses=ITEM_WRITE)
@@ -144,13 +136,12 @@ async def replace_item(
     item_id: ItemId,
     body: ItemCreate,
     user: ItemWriter,
-    engine: EngineDep,
+    db: DbDep,
     ctx: RequestContextDep,
-    response: Response,
     if_match: IfMatch = None,
-) -> dict[str, Any]:
+) -> Response:
     """Replace every field of an item."""
-    return await _update(engine, ctx, user, item_id, body.model_dump(), if_match, "item.replace", response)
+    return await _update(db, ctx, user, item_id, body.model_dump(), if_match, "item.replace")
 
 
 @router.patch("/{item_id}", response_model=ItemPublic, summary="Update an item", responses=ITEM_WRITE)
@@ -158,24 +149,23 @@ async def patch_item(
     item_id: ItemId,
     body: ItemUpdate,
     user: ItemWriter,
-    engine: EngineDep,
+    db: DbDep,
     ctx: RequestContextDep,
-    response: Response,
     if_match: IfMatch = None,
-) -> dict[str, Any]:
+) -> Response:
     """Change only the fields sent; an empty body changes nothing."""
     fields = body.model_dump(exclude_unset=True)
-    return await _update(engine, ctx, user, item_id, fields, if_match, "item.update", response)
+    return await _update(db, ctx, user, item_id, fields, if_match, "item.update")
 
 
 @router.delete("/{item_id}", status_code=204, summary="Delete an item", responses=ITEM_WRITE)
 async def delete_item(
-    item_id: ItemId, user: ItemWriter, engine: EngineDep, ctx: RequestContextDep, if_match: IfMatch = None
+    item_id: ItemId, user: ItemWriter, db: DbDep, ctx: RequestContextDep, if_match: IfMatch = None
 ) -> Response:
     """Remove an item."""
 
     def write() -> int:
-        with write_transaction(engine) as conn:
+        with write_transaction(db.engine) as conn:
             try:
                 deleted, mismatch = store.delete_item(conn, item_id, _versions(if_match)), False
             except store.VersionMismatch:
@@ -184,7 +174,7 @@ async def delete_item(
             audit.record(conn, ctx, actor=user.username, action="item.delete", target=str(item_id), status_code=code)
             return code
 
-    code = await run_write(engine, write)
+    code = await db.write(write)
     if code != status.HTTP_204_NO_CONTENT:
         raise _failure(item_id, code)
     return Response(status_code=204)

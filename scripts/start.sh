@@ -17,6 +17,7 @@ for port in ${API_PORTS//,/ }; do
     log "api-$port already running (pid $pid); scripts/reload.sh loads new code"
   else
     to_start+=("api-$port")
+    rm -rf "$ROOT/data/metrics/api-$port"  # multiprocess metrics of a previous run
   fi
 done
 if [ "${#to_start[@]}" -gt 0 ]; then
