@@ -29,11 +29,17 @@ class Database:
         self._loop_connection: Connection | None = None
         self._writer: ThreadPoolExecutor | None = None
 
-    def _read_one_inline(self, fn: Callable[..., T], *args) -> T:
+    def _read_inline(self, fn: Callable[..., T], *args, snapshot: bool = False) -> T:
         if self._loop_connection is None or self._loop_connection.closed:
             self._loop_connection = single_read(self.engine)
+        conn = self._loop_connection
         try:
-            return fn(self._loop_connection, *args)
+            if not snapshot:
+                return fn(conn, *args)
+            conn.exec_driver_sql("BEGIN")
+            result = fn(conn, *args)
+            conn.exec_driver_sql("COMMIT")
+            return result
         except Exception:
             self._loop_connection.invalidate()  # start the next read on a fresh connection
             self._loop_connection = None
@@ -42,13 +48,13 @@ class Database:
     async def read_one(self, fn: Callable[..., T], *args) -> T:
         """`fn(conn, *args)` for one SELECT."""
         if self.inline:
-            return self._read_one_inline(fn, *args)
+            return self._read_inline(fn, *args)
         return await run_in_threadpool(_with_connection, single_read, self.engine, fn, *args)
 
     async def read(self, fn: Callable[..., T], *args) -> T:
         """`fn(conn, *args)` in a read transaction: one snapshot for several statements."""
         if self.inline:
-            return _with_connection(read_transaction, self.engine, fn, *args)
+            return self._read_inline(fn, *args, snapshot=True)
         return await run_in_threadpool(_with_connection, read_transaction, self.engine, fn, *args)
 
     async def write(self, fn: Callable[[], T]) -> T:

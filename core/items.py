@@ -4,13 +4,17 @@ from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from core.db import items, utcnow
 
 CENTS = Decimal(100)
 _PUBLIC = [c for c in items.c if c.name != "name_folded"]
+# Built once: SQLAlchemy then reuses its compiled form and cache key on every call.
+_GET_ITEM = select(*_PUBLIC).where(items.c.id == bindparam("item_id"))
+_PAGE = select(*_PUBLIC).order_by(items.c.id).limit(bindparam("limit")).offset(bindparam("offset"))
+_COUNT = select(func.count()).select_from(items)
 
 
 class VersionMismatch(Exception):
@@ -39,7 +43,7 @@ def _like_pattern(text: str) -> str:
 
 def get_item(conn: Connection, item_id: int) -> dict[str, Any] | None:
     """Return one item, or None."""
-    row = conn.execute(select(*_PUBLIC).where(items.c.id == item_id)).first()
+    row = conn.execute(_GET_ITEM, {"item_id": item_id}).first()
     return _to_public(row) if row else None
 
 
@@ -63,9 +67,8 @@ def list_items(
         conditions.append(items.c.price_cents >= int(min_price * CENTS))
     if max_price is not None:
         conditions.append(items.c.price_cents <= int(max_price * CENTS))
-    page = select(*_PUBLIC).where(*conditions).order_by(items.c.id).limit(limit).offset(offset)
-    total = select(func.count()).select_from(items).where(*conditions)
-    rows = conn.execute(page).all()
+    page, total = (_PAGE.where(*conditions), _COUNT.where(*conditions)) if conditions else (_PAGE, _COUNT)
+    rows = conn.execute(page, {"limit": limit, "offset": offset}).all()
     return [_to_public(row) for row in rows], conn.execute(total).scalar_one()
 
 

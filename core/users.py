@@ -2,11 +2,13 @@
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core.db import users, utcnow
+
+_GET_USER = select(users).where(users.c.username == bindparam("username"))
 
 
 class UserExists(Exception):
@@ -21,7 +23,7 @@ def _to_public(row) -> dict[str, Any]:
 
 def get_user(conn: Connection, username: str) -> dict[str, Any] | None:
     """Return a user with the password hash, or None."""
-    row = conn.execute(select(users).where(users.c.username == username)).first()
+    row = conn.execute(_GET_USER, {"username": username}).first()
     return _to_public(row) if row else None
 
 

@@ -69,11 +69,12 @@ async def list_items(
     in_stock: bool | None = None,
     min_price: PriceFilter = None,
     max_price: PriceFilter = None,
-) -> dict[str, Any]:
+) -> Response:
     """A page of items in id order, with optional filters."""
     filters = {"q": q, "in_stock": in_stock, "min_price": min_price, "max_price": max_price}
     rows, total = await db.read(_page, limit, offset, filters)  # one snapshot for the page and its total
-    return {"items": rows, "total": total, "limit": limit, "offset": offset}
+    page = ItemPage.model_validate({"items": rows, "total": total, "limit": limit, "offset": offset})
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 def _page(conn, limit: int, offset: int, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
