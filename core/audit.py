@@ -9,6 +9,8 @@ from sqlalchemy.engine import Connection
 
 from core.db import audit_log, utcnow
 
+_INSERT = audit_log.insert()
+
 
 @dataclass(frozen=True)
 class RequestContext:
@@ -31,7 +33,8 @@ def record(
 ) -> None:
     """Append one record in the caller's transaction."""
     conn.execute(
-        audit_log.insert().values(
+        _INSERT,
+        dict(
             at=utcnow(),
             actor=actor,
             action=action,
@@ -42,7 +45,7 @@ def record(
             request_id=ctx.request_id,
             client=ctx.client,
             detail=detail,
-        )
+        ),
     )
 
 

@@ -9,30 +9,33 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
-from core.db import read_transaction, single_read
+from core.db import read_transaction, single_read, write_transaction
 
 T = TypeVar("T")
 
 
 class Database:
-    """Runs reads and writes for the app: inline, on SQLite's writer thread, or in the threadpool.
+    """Runs reads and writes for the app: inline on the event loop, on a writer thread, or in the threadpool.
 
-    SQLite in WAL mode: a read never waits for a writer and takes microseconds, so single-statement reads run
-    inline on one connection the event loop keeps (no pool checkout, no BEGIN). Writes run on one writer thread
-    per process: writers queue there instead of contending for SQLite's lock, and a wait for another process's
-    lock never blocks the loop. Other databases do everything in the threadpool.
+    SQLite in WAL mode: reads never wait for a writer and take microseconds, so they run inline on a connection
+    the loop keeps (no pool checkout, no BEGIN for a single SELECT). Writes run on one writer thread per process:
+    writers queue there instead of contending for SQLite's lock, and a wait for another process's lock never blocks
+    the loop. Other databases do everything in the threadpool.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.inline = engine.dialect.name == "sqlite"
-        self._loop_connection: Connection | None = None
+        self._reader: Connection | None = None
         self._writer: ThreadPoolExecutor | None = None
 
+    def _reader_connection(self) -> Connection:
+        if self._reader is None or self._reader.closed:
+            self._reader = single_read(self.engine)
+        return self._reader
+
     def _read_inline(self, fn: Callable[..., T], *args, snapshot: bool = False) -> T:
-        if self._loop_connection is None or self._loop_connection.closed:
-            self._loop_connection = single_read(self.engine)
-        conn = self._loop_connection
+        conn = self._reader_connection()
         try:
             if not snapshot:
                 return fn(conn, *args)
@@ -41,8 +44,8 @@ class Database:
             conn.exec_driver_sql("COMMIT")
             return result
         except Exception:
-            self._loop_connection.invalidate()  # start the next read on a fresh connection
-            self._loop_connection = None
+            conn.invalidate()  # start the next read on a fresh connection
+            self._reader = None
             raise
 
     async def read_one(self, fn: Callable[..., T], *args) -> T:
@@ -57,19 +60,25 @@ class Database:
             return self._read_inline(fn, *args, snapshot=True)
         return await run_in_threadpool(_with_connection, read_transaction, self.engine, fn, *args)
 
-    async def write(self, fn: Callable[[], T]) -> T:
-        """`fn()` off the event loop; it opens its own write transaction."""
-        if self.inline:
-            if self._writer is None:  # made on first use, so an app can run, stop and run again
-                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
-            return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
-        return await run_in_threadpool(fn)
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(conn)` in a write transaction, committed when it returns."""
+        if not self.inline:
+            return await run_in_threadpool(_with_connection, write_transaction, self.engine, fn)
+        return await self._on_writer_thread(_with_connection, write_transaction, self.engine, fn)
+
+    def _writer_pool(self) -> ThreadPoolExecutor:
+        if self._writer is None:  # made on first use, so an app can run, stop and run again
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
+        return self._writer
+
+    async def _on_writer_thread(self, fn: Callable[..., T], *args) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool(), fn, *args)
 
     def close(self) -> None:
-        """Release the loop's connection and the writer thread."""
-        if self._loop_connection is not None:
-            self._loop_connection.close()
-            self._loop_connection = None
+        """Release the loop's connections and the writer thread."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None

@@ -2,6 +2,7 @@
 
 from collections.abc import Collection
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -15,6 +16,18 @@ _PUBLIC = [c for c in items.c if c.name != "name_folded"]
 _GET_ITEM = select(*_PUBLIC).where(items.c.id == bindparam("item_id"))
 _PAGE = select(*_PUBLIC).order_by(items.c.id).limit(bindparam("limit")).offset(bindparam("offset"))
 _COUNT = select(func.count()).select_from(items)
+_INSERT = items.insert().returning(*_PUBLIC)
+
+
+@lru_cache(maxsize=64)
+def _update_statement(columns: tuple[str, ...], conditional: bool):
+    """UPDATE ... RETURNING for one set of changed columns, built once per set."""
+    statement = items.update().where(items.c.id == bindparam("b_id"))
+    if conditional:
+        statement = statement.where(items.c.version.in_(bindparam("b_versions", expanding=True)))
+    values = {name: bindparam(f"b_{name}") for name in columns}
+    values |= {"version": items.c.version + 1, "updated_at": bindparam("b_updated_at")}
+    return statement.values(values).returning(*_PUBLIC)
 
 
 class VersionMismatch(Exception):
@@ -76,7 +89,7 @@ def create_item(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
     """Insert an item and return it."""
     now = utcnow()
     values = _to_columns(fields) | {"version": 1, "created_at": now, "updated_at": now}
-    return _to_public(conn.execute(items.insert().values(**values).returning(*_PUBLIC)).one())
+    return _to_public(conn.execute(_INSERT, values).one())
 
 
 def _check_version(item: dict[str, Any] | None, versions: Collection[int] | None) -> None:
@@ -92,11 +105,12 @@ def update_item(
         item = get_item(conn, item_id)
         _check_version(item, versions)
         return item
-    condition = items.c.id == item_id
+    columns = _to_columns(fields)
+    statement = _update_statement(tuple(sorted(columns)), versions is not None)
+    params = {f"b_{name}": value for name, value in columns.items()} | {"b_id": item_id, "b_updated_at": utcnow()}
     if versions is not None:
-        condition &= items.c.version.in_(versions)
-    values = _to_columns(fields) | {"version": items.c.version + 1, "updated_at": utcnow()}
-    row = conn.execute(items.update().where(condition).values(**values).returning(*_PUBLIC)).first()
+        params["b_versions"] = list(versions)
+    row = conn.execute(statement, params).first()
     if row is None:
         _check_version(get_item(conn, item_id), versions)
         return None

@@ -11,7 +11,6 @@ from core import items as store
 from core.audit import RequestContext
 from core.auth import ItemWriter, Principal
 from core.database import Database
-from core.db import write_transaction
 from core.deps import DbDep, RequestContextDep
 from core.openapi import WRITE, errors
 from core.schemas import MAX_ID, MAX_PRICE, ItemCreate, ItemPage, ItemPublic, ItemUpdate, PlainInt, SearchText
@@ -95,11 +94,10 @@ async def read_item(item_id: ItemId, db: DbDep) -> Response:
 async def create_item(body: ItemCreate, user: ItemWriter, db: DbDep, ctx: RequestContextDep) -> Response:
     """Add an item to the catalogue."""
 
-    def write() -> dict[str, Any]:
-        with write_transaction(db.engine) as conn:
-            item = store.create_item(conn, body.model_dump())
-            audit.record(conn, ctx, actor=user.username, action="item.create", target=str(item["id"]), status_code=201)
-            return item
+    def write(conn) -> dict[str, Any]:
+        item = store.create_item(conn, body.model_dump())
+        audit.record(conn, ctx, actor=user.username, action="item.create", target=str(item["id"]), status_code=201)
+        return item
 
     item = await db.write(write)
     return _item_response(item, 201, Location=f"/items/{item['id']}")
@@ -116,15 +114,14 @@ async def _update(
 ) -> Response:
     """Apply a PUT or PATCH; the outcome, success or not, goes to the audit trail."""
 
-    def write() -> tuple[dict[str, Any] | None, int]:
-        with write_transaction(db.engine) as conn:
-            try:
-                item, mismatch = store.update_item(conn, item_id, fields, _versions(if_match)), False
-            except store.VersionMismatch:
-                item, mismatch = None, True
-            code = _outcome(item is not None, mismatch, if_match, status.HTTP_200_OK)
-            audit.record(conn, ctx, actor=user.username, action=action, target=str(item_id), status_code=code)
-            return item, code
+    def write(conn) -> tuple[dict[str, Any] | None, int]:
+        try:
+            item, mismatch = store.update_item(conn, item_id, fields, _versions(if_match)), False
+        except store.VersionMismatch:
+            item, mismatch = None, True
+        code = _outcome(item is not None, mismatch, if_match, status.HTTP_200_OK)
+        audit.record(conn, ctx, actor=user.username, action=action, target=str(item_id), status_code=code)
+        return item, code
 
     item, code = await db.write(write)
     if code != status.HTTP_200_OK:
@@ -165,15 +162,14 @@ async def delete_item(
 ) -> Response:
     """Remove an item."""
 
-    def write() -> int:
-        with write_transaction(db.engine) as conn:
-            try:
-                deleted, mismatch = store.delete_item(conn, item_id, _versions(if_match)), False
-            except store.VersionMismatch:
-                deleted, mismatch = False, True
-            code = _outcome(deleted, mismatch, if_match, status.HTTP_204_NO_CONTENT)
-            audit.record(conn, ctx, actor=user.username, action="item.delete", target=str(item_id), status_code=code)
-            return code
+    def write(conn) -> int:
+        try:
+            deleted, mismatch = store.delete_item(conn, item_id, _versions(if_match)), False
+        except store.VersionMismatch:
+            deleted, mismatch = False, True
+        code = _outcome(deleted, mismatch, if_match, status.HTTP_204_NO_CONTENT)
+        audit.record(conn, ctx, actor=user.username, action="item.delete", target=str(item_id), status_code=code)
+        return code
 
     code = await db.write(write)
     if code != status.HTTP_204_NO_CONTENT:
