@@ -68,7 +68,14 @@ TARGETS = [
     Target("health", "GET /health", "service", "/health"),
     Target("both_ports", "both ports GET /items/{id}", "pair", "/items/{get_id}"),
 ]
-LABELS = {target.key: target.label for target in TARGETS}
+# The same paths on the service backed by PostgreSQL, when one answers (--postgres, or the test database).
+POSTGRES_TARGETS = [
+    Target("pg_get_item", "PostgreSQL GET /items/{id}", "postgres", "/items/{pg_get_id}"),
+    Target("pg_list_items", "PostgreSQL GET /items?limit=20", "postgres", "/items?limit=20"),
+    Target("pg_put_item", "PostgreSQL PUT /items/{id}", "postgres", "/items/{pg_put_id}", "PUT"),
+    Target("pg_post_item", "PostgreSQL POST /items", "postgres", "/items", "POST"),
+]
+LABELS = {target.key: target.label for target in TARGETS + POSTGRES_TARGETS}
 GOALS = [("get_item", 0.9, 15.0), ("list_items", 0.6, 25.0), ("put_item", 0.5, 30.0), ("post_item", 0.5, 30.0)]
 BOTH_PORTS_GOAL = 1.6
 
@@ -165,11 +172,33 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def service_env(tmp: Path) -> dict[str, str]:
-    """The environment of a private service: its own SQLite file and secret file, nothing from a real one."""
+def service_env(tmp: Path, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a private service: its own database (SQLite file by default) and secret file."""
     prefixes = ("PM2_", "API_", "APP_", "JWT_", "DATABASE_")
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
-    return env | {"DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "JWT_SECRET_FILE": str(tmp / "jwt_secret")}
+    url = database_url or f"sqlite:///{tmp / 'bench.db'}"
+    return env | {"DATABASE_URL": url, "JWT_SECRET_FILE": str(tmp / "jwt_secret")}
+
+
+def postgres_url(requested: str | None) -> str | None:
+    """The PostgreSQL database to benchmark on, emptied first; None if none answers."""
+    if requested == "none":
+        return None
+    url = requested
+    if url is None:
+        env = os.environ | {"TEST_PG_DATABASE": "fastapi_pm2_bench"}
+        found = subprocess.run(
+            [PYTHON, str(ROOT / "scripts" / "pg_test_db.py")], env=env, capture_output=True, text=True, timeout=30
+        )
+        if found.returncode != 0:
+            log("PostgreSQL targets skipped: no server answers (see scripts/pg_test_db.py)")
+            return None
+        url = found.stdout.strip()
+    reset = "import sqlalchemy as s, sys; e = s.create_engine(sys.argv[1], isolation_level='AUTOCOMMIT')\n"
+    reset += "with e.connect() as c: c.exec_driver_sql('DROP SCHEMA IF EXISTS public CASCADE'); "
+    reset += "c.exec_driver_sql('CREATE SCHEMA public')"
+    subprocess.run([PYTHON, "-c", reset, url], check=True, timeout=60)
+    return url
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -317,6 +346,7 @@ class Bench:
         self.scripts: dict[str, Path] = {}
         self.ids: dict[str, int] = {}
         self.commands: dict[str, object] = {}
+        self.targets = list(TARGETS)
 
     def wrk_command(self, port: int, path: str, script: Path | None, seconds: int, cpu: int | None) -> list[str]:
         """The wrk command line for one run."""
@@ -327,7 +357,7 @@ class Bench:
     def load(self, target: Target, seconds: int) -> dict:
         """Run wrk against every port of the target's server at once; the figures (summed over ports)."""
         path = target.path.format(**self.ids)
-        script = self.scripts.get(target.method)
+        script = self.scripts.get(f"pg:{target.method}" if target.server == "postgres" else target.method)
         cpu = None if target.server == "pair" else self.wrk_cpu
         runs = [
             self.procs.start(
@@ -363,6 +393,20 @@ class Bench:
         ids = seed_items(self.base("service"), token, SEED_ITEMS)
         self.ids = {"get_id": ids[len(ids) // 2], "put_id": ids[0]}
         self.scripts = {method: write_lua(tmp, method, token) for method in ("PUT", "POST")}
+        pg_url = postgres_url(self.args.postgres)
+        if pg_url:
+            pg_env = service_env(tmp, pg_url)
+            pg_token = prepare_database(pg_env)
+            (pg_port,) = free_ports(1)
+            self.ports["postgres"] = [pg_port]
+            proc, url, logfile = self.launch("postgres", pg_port, pin, pg_env, tmp)
+            wait_ready(proc, url, logfile)
+            pg_ids = seed_items(self.base("postgres"), pg_token, SEED_ITEMS)
+            self.ids |= {"pg_get_id": pg_ids[len(pg_ids) // 2], "pg_put_id": pg_ids[0]}
+            (tmp / "pg").mkdir()
+            self.scripts |= {f"pg:{method}": write_lua(tmp / "pg", method, pg_token) for method in ("PUT", "POST")}
+            self.commands["postgres_url"] = pg_url
+            self.targets += POSTGRES_TARGETS
 
     def launch(self, name: str, port: int, cpu: int | None, env: dict[str, str], tmp: Path) -> tuple:
         """Start one server (the reference, or the service as pm2 would); (process, readiness URL, log file)."""
@@ -392,7 +436,7 @@ class Bench:
     def round(self, number: int) -> dict:
         """Every target once; the raw figures."""
         results = {"round": number, "items_at_start": self.item_count(), "targets": {}}
-        for target in TARGETS:
+        for target in self.targets:
             figures = self.load(target, self.args.duration)
             results["targets"][target.key] = figures
             flag = f", {figures['errors']} errors" if figures["errors"] else ""
@@ -420,10 +464,10 @@ def combine(runs: list[dict]) -> dict:
 def summarize(rounds: list[dict]) -> dict:
     """Per target: medians over rounds, the best rate, summed errors, the ratio to the reference."""
     summary = {}
-    for target in TARGETS:
-        figures = [one["targets"][target.key] for one in rounds]
-        summary[target.key] = {
-            "label": target.label,
+    for key in rounds[0]["targets"]:
+        figures = [one["targets"][key] for one in rounds]
+        summary[key] = {
+            "label": LABELS[key],
             "rps": statistics.median(f["rps"] for f in figures),
             "rps_best": max(f["rps"] for f in figures),
             "p50_ms": statistics.median(f["p50_ms"] for f in figures),
@@ -578,6 +622,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, help="seconds per target and round")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds, at least 2 (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32, 2 threads)")
+    parser.add_argument(
+        "--postgres",
+        help="SQLAlchemy URL of a PostgreSQL database to wipe and benchmark on as well; 'none' to skip "
+        "(default: the local test server, if one answers)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench", help="where bench.json/png go")
     args = parser.parse_args(argv)
     if args.rounds < 2:

@@ -40,6 +40,8 @@ def test_run_bench_short_writes_every_target(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())
     keys = [target.key for target in bench.TARGETS]
+    if "postgres_url" in report["commands"]:
+        keys += [target.key for target in bench.POSTGRES_TARGETS]
     assert list(report["summary"]) == keys
     assert len(report["rounds"]) == 2
     for one in report["rounds"]:
