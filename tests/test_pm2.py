@@ -178,3 +178,36 @@ def test_json_logs_under_pm2_are_one_object_per_line(pm2):
     assert (access[0]["logger"], access[0]["status"], access[0]["path"]) == ("app.access", 200, "/items")
     assert access[0]["instance"] == f"api-{port}"
     assert any(e["message"].startswith("started api-") for e in entries)
+
+
+def test_pm2_jlist_holds_no_secret(pm2):
+    manager, ports = pm2
+    manager.run("start", "ecosystem.config.js")
+    for port in ports:
+        manager.wait_online(f"api-{port}")
+        wait_healthy(port)
+    secret = Path(manager.env["JWT_SECRET_FILE"]).read_text().strip()
+    assert len(secret) >= 32
+    assert secret not in manager.run("jlist").stdout
+    for log in (manager.home / "logs").iterdir():
+        assert secret not in log.read_text()
+
+
+@pytest.mark.parametrize(("trusted", "expected_client"), [("127.0.0.1", "203.0.113.9"), ("10.9.9.9", "127.0.0.1")])
+def test_forwarded_for_is_believed_only_from_trusted_proxies(pm2, trusted, expected_client):
+    manager, ports = pm2
+    manager.env["API_FORWARDED_ALLOW_IPS"] = trusted
+    manager.run("start", "ecosystem.config.js")
+    port = ports[0]
+    app = manager.wait_online(f"api-{port}")
+    wait_healthy(port)
+    rid = f"xff-{uuid.uuid4().hex}"
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Request-ID": rid}
+    assert requests.get(f"http://127.0.0.1:{port}/items", headers=headers, timeout=5).status_code == 200
+    deadline = time.monotonic() + 2
+    line = None
+    while line is None and time.monotonic() < deadline:
+        line = next((ln for ln in out_log(app).read_text().splitlines() if rid in ln), None)
+        time.sleep(0.05)
+    assert line is not None
+    assert f"client={expected_client}:" in line
