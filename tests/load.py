@@ -46,3 +46,46 @@ def run_calls(calls: list[Callable[[requests.Session], requests.Response]], thre
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, calls))
     return outcome
+
+
+class Hammer:
+    """Threads sending `GET /health` over fresh connections to `ports` until stopped; what came back."""
+
+    def __init__(self, ports: list[int], threads: int) -> None:
+        self.ports = ports
+        self.count = threads
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses: list[int] = []
+        self.errors: list[str] = []
+        self.threads: list[threading.Thread] = []
+
+    def _run(self, port: int) -> None:
+        while not self.stop.is_set():
+            try:
+                code = requests.get(f"http://127.0.0.1:{port}/health", timeout=10, headers={"Connection": "close"})
+                status, error = code.status_code, None
+            except requests.RequestException as exc:
+                status, error = None, repr(exc)
+            with self.lock:
+                if error is None:
+                    self.statuses.append(status)
+                else:
+                    self.errors.append(error)
+
+    @property
+    def sent(self) -> int:
+        return len(self.statuses) + len(self.errors)
+
+    def __enter__(self) -> "Hammer":
+        self.threads = [
+            threading.Thread(target=self._run, args=(self.ports[n % len(self.ports)],)) for n in range(self.count)
+        ]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()

@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.load import Hammer
 from tests.procs import PM2_BIN, ROOT, VENV_BIN, Pm2, free_ports, is_listening, manage, service_env, wait_healthy
 
 pytestmark = [
@@ -129,36 +129,15 @@ def test_pm2_stop_leaves_no_worker_and_other_port_serves(pm2):
 def test_reload_script_drops_no_request(pm2):
     manager, ports = pm2
     before = {port: children(manager.apps()[f"api-{port}"]["pid"]) for port in ports}
-    stop, statuses, errors = threading.Event(), [], []
-    lock = threading.Lock()
-
-    def hammer(port):
-        while not stop.is_set():
-            try:
-                code = requests.get(
-                    f"http://127.0.0.1:{port}/health", timeout=10, headers={"Connection": "close"}
-                ).status_code
-            except requests.RequestException as exc:
-                code = repr(exc)
-            with lock:
-                (statuses if isinstance(code, int) else errors).append(code)
-
-    threads = [threading.Thread(target=hammer, args=(ports[n % 2],)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    try:
+    with Hammer(ports, threads=8) as load:
         reload = subprocess.run(
             ["bash", "scripts/reload.sh"], cwd=ROOT, env=manager.env, capture_output=True, text=True, timeout=120
         )
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
     assert reload.returncode == 0, reload.stdout + reload.stderr
     assert reload.stdout.count("SIGHUP to gunicorn") == 2, reload.stdout
-    assert len(statuses) + len(errors) >= 1000, "fewer than 1000 requests while reload.sh ran"
-    assert errors == []
-    assert set(statuses) == {200}
+    assert load.sent >= 1000, "fewer than 1000 requests while reload.sh ran"
+    assert load.errors == []
+    assert set(load.statuses) == {200}
     for port in ports:
         after = children(manager.apps()[f"api-{port}"]["pid"])
         assert len(after) == 2

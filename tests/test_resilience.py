@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.dbs import ON_POSTGRES
-from tests.load import run_calls
+from tests.load import Hammer, run_calls
 from tests.procs import PM2_BIN, ROOT, Pm2, free_ports, manage, service_env, uvicorn_processes, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -187,40 +187,18 @@ def test_reload_script_drops_no_request(pm2):
     manager, ports, _ = pm2
     manager.env["API_WORKERS"] = "2"
     start_all(manager, ports)
-    port = ports[0]
-    stop, statuses, errors = threading.Event(), [], []
-    lock = threading.Lock()
-
-    def hammer():
-        while not stop.is_set():
-            try:
-                code = requests.get(
-                    f"http://127.0.0.1:{port}/health", timeout=10, headers={"Connection": "close"}
-                ).status_code
-            except requests.RequestException as exc:
-                code = repr(exc)
-            with lock:
-                (statuses if isinstance(code, int) else errors).append(code)
-
-    threads = [threading.Thread(target=hammer) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    try:
+    with Hammer([ports[0]], threads=6) as load:
         reload = subprocess.run(
             ["bash", "scripts/reload.sh"], cwd=ROOT, env=manager.env, capture_output=True, text=True, timeout=120
         )
         deadline = time.monotonic() + 30
-        while len(statuses) + len(errors) < 1000 and time.monotonic() < deadline:
+        while load.sent < 1000 and time.monotonic() < deadline:
             time.sleep(0.05)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
     assert reload.returncode == 0, reload.stdout + reload.stderr
     assert "SIGHUP" in reload.stdout
-    assert len(statuses) + len(errors) >= 1000
-    assert errors == []
-    assert set(statuses) == {200}
+    assert load.sent >= 1000
+    assert load.errors == []
+    assert set(load.statuses) == {200}
 
 
 @needs_pm2
