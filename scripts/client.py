@@ -43,11 +43,21 @@ def token_from_cli() -> str:
     return minted.stdout.strip()
 
 
+def default_urls() -> tuple[str, str]:
+    """ITEMS_URL / AAA_URL, else the first and second of API_PORTS on API_HOST (8001 and 8002)."""
+    host = os.environ.get("API_HOST", "127.0.0.1")
+    host = f"[{host}]" if ":" in host else host
+    ports = [p.strip() for p in os.environ.get("API_PORTS", "8001,8002").split(",") if p.strip()] or ["8001"]
+    items = os.environ.get("ITEMS_URL", f"http://{host}:{ports[0]}")
+    return items, os.environ.get("AAA_URL", f"http://{host}:{ports[min(1, len(ports) - 1)]}")
+
+
 def main() -> int:
     """Run the calls; exit 1 if any fails."""
+    items_default, aaa_default = default_urls()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--items", default=os.environ.get("ITEMS_URL", "http://127.0.0.1:8001"))
-    parser.add_argument("--aaa", default=os.environ.get("AAA_URL", "http://127.0.0.1:8002"))
+    parser.add_argument("--items", default=items_default, help="default: ITEMS_URL, else the first API_PORTS port")
+    parser.add_argument("--aaa", default=aaa_default, help="default: AAA_URL, else the second API_PORTS port")
     parser.add_argument("--username", default=os.environ.get("API_USERNAME"))
     parser.add_argument("--password", default=os.environ.get("API_PASSWORD"))
     args = parser.parse_args()
@@ -76,4 +86,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except requests.ConnectionError as exc:
+        sys.exit(f"error: cannot reach the service ({exc.request.url if exc.request else exc}): is it running?")

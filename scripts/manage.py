@@ -25,7 +25,12 @@ def _password(args: argparse.Namespace) -> str | None:
     if not password:
         if not sys.stdin.isatty():
             sys.exit("error: no password: give --password, set APP_USER_PASSWORD, or use --no-password")
-        password = getpass.getpass(f"Password for {args.username}: ")
+        try:
+            password = getpass.getpass(f"Password for {args.username}: ")
+            if getpass.getpass("Again: ") != password:
+                sys.exit("error: the passwords differ")
+        except (EOFError, KeyboardInterrupt):
+            sys.exit("\nerror: no password given")
     if len(password) < 8:
         sys.exit("error: password must be at least 8 characters")
     return password

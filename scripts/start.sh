@@ -37,5 +37,5 @@ cat <<MSG
 Service is up. Try:
 $(for port in ${API_PORTS//,/ }; do printf '  http://%s:%s/items   http://%s:%s/aaa   http://%s:%s/docs\n' "$API_HOST" "$port" "$API_HOST" "$port" "$API_HOST" "$port"; done)
 pm2:    npx pm2 ls | logs | monit | restart api-<port> | stop api-<port>   (or scripts/stop.sh)
-client: .venv/bin/python scripts/client.py
+client: .venv/bin/python scripts/client.py   (calls ports ${API_PORTS})
 MSG

@@ -137,11 +137,7 @@ def test_start_script_is_idempotent_and_client_succeeds(pm2):
     client = subprocess.run(
         [
             sys.executable,
-            "scripts/client.py",
-            "--items",
-            f"http://127.0.0.1:{ports[0]}",
-            "--aaa",
-            f"http://127.0.0.1:{ports[1]}",
+            "scripts/client.py",  # its default URLs come from API_PORTS, as start.sh's do
         ],
         cwd=ROOT,
         env=env,
@@ -150,7 +146,8 @@ def test_start_script_is_idempotent_and_client_succeeds(pm2):
         timeout=60,
     )
     assert client.returncode == 0, client.stdout + client.stderr
-    assert "PUT http://127.0.0.1:" in client.stdout
+    assert f"PUT http://127.0.0.1:{ports[0]}/items/" in client.stdout
+    assert f"GET http://127.0.0.1:{ports[1]}/aaa/me" in client.stdout
     assert '"name": "Updated Item"' in client.stdout
     assert '"price": 19.99' in client.stdout
 
