@@ -101,7 +101,7 @@ def test_access_line_reaches_out_log_and_error_log_has_no_info(pm2):
         line = next((ln for ln in out_log.read_text().splitlines() if request_id in ln), None)
         time.sleep(0.05)
     assert line is not None, "access line not in the pm2 out log within 2 s"
-    assert f"INFO [api-{port}] app.access: port={port} rid={request_id}" in line
+    assert f"INFO [api-{port}] rid={request_id} app.access: port={port} client=127.0.0.1:" in line
     assert '"GET /items" 200' in line
     out = out_log.read_text()
     assert f"INFO [api-{port}] gunicorn.error: Booting worker with pid" in out, "gunicorn's INFO lines go to stdout"
