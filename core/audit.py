@@ -21,6 +21,13 @@ class RequestContext:
     client: str | None
 
 
+def _field(value: str | None, length: int) -> str | None:
+    """Printable and within the column's length, whatever a client sent (a NUL, say, or a huge header)."""
+    if value is None:
+        return None
+    return value.encode("unicode_escape").decode("ascii")[:length]
+
+
 def record(
     conn: Connection,
     ctx: RequestContext,
@@ -30,23 +37,34 @@ def record(
     target: str | None,
     status_code: int,
     detail: str | None = None,
-) -> None:
-    """Append one record in the caller's transaction."""
-    conn.execute(
+) -> int:
+    """Append one record in the caller's transaction; its id."""
+    result = conn.execute(
         _INSERT,
         dict(
             at=utcnow(),
-            actor=actor,
+            actor=_field(actor, 64),
             action=action,
-            target=target,
-            result="ok" if status_code < 400 else "denied" if status_code in (401, 403, 429) else "failed",
+            target=_field(target, 200),
+            result=_result(status_code),
             status_code=status_code,
             instance=ctx.instance,
             request_id=ctx.request_id,
-            client=ctx.client,
+            client=_field(ctx.client, 64),
             detail=detail,
         ),
     )
+    return result.inserted_primary_key[0]
+
+
+def _result(status_code: int) -> str:
+    return "ok" if status_code < 400 else "denied" if status_code in (401, 403, 429) else "failed"
+
+
+def settle(conn: Connection, record_id: int, *, status_code: int) -> None:
+    """Change a record's outcome (a login counted as failed until its password was checked)."""
+    values = {"status_code": status_code, "result": _result(status_code)}
+    conn.execute(audit_log.update().where(audit_log.c.id == record_id).values(**values))
 
 
 def list_records(conn: Connection, *, limit: int, offset: int) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The Bearer dependency and scope checks."""
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -55,6 +56,12 @@ class Principal:
     expires_at: datetime
 
 
+def _not_before(user: dict) -> int:
+    """The first second a token of this user may have been issued: a same-name user's old token does not count."""
+    since = max(filter(None, (user["created_at"], user.get("tokens_valid_after"))))
+    return math.floor(since.timestamp())
+
+
 async def get_principal(
     request: Request,
     security_scopes: SecurityScopes,
@@ -70,6 +77,8 @@ async def get_principal(
     user = await db.read_one(users.get_user, claims["sub"])
     if user is None or user["disabled"]:
         raise unauthorized("Invalid token: user is unknown or disabled")
+    if claims["iat"] < _not_before(user):
+        raise unauthorized("Invalid token: issued before the user was created or last changed password")
     token_scopes = claims.get("scope", "").split()
     granted = sorted(set(token_scopes) & set(user["scopes"]))
     missing = [scope for scope in security_scopes.scopes if scope not in granted]

@@ -78,6 +78,7 @@ users = Table(
     Column("scopes", String(500), nullable=False, default=""),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("tokens_valid_after", UTCDateTime, nullable=True),  # set when the password changes
 )
 
 audit_log = Table(

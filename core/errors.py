@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 logger = logging.getLogger("app")
 
@@ -55,14 +56,21 @@ def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
     return safe
 
 
+_MAX_ERRORS = 50
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's usual 422 body, with echoed input made JSON-safe, bounded and free of secrets."""
-    return JSONResponse({"detail": [_safe_error(error) for error in exc.errors()]}, status_code=422)
+    errors = exc.errors()
+    body: dict[str, Any] = {"detail": [_safe_error(error) for error in errors[:_MAX_ERRORS]]}
+    if len(errors) > _MAX_ERRORS:
+        body["more_errors"] = len(errors) - _MAX_ERRORS
+    return JSONResponse(body, status_code=422)
 
 
-async def database_busy(request: Request, exc: OperationalError) -> JSONResponse:
+async def database_busy(request: Request, exc: OperationalError | PoolTimeout) -> JSONResponse:
     """A locked or unreachable database is a 503 the client may retry, not a 500."""
-    logger.warning("database error on %s %s: %s", request.method, request.url.path, exc.orig)
+    logger.warning("database error on %s %s: %s", request.method, request.url.path, getattr(exc, "orig", exc))
     return JSONResponse({"detail": "Database busy, retry shortly"}, status_code=503, headers={"Retry-After": "1"})
 
 
@@ -80,5 +88,6 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 HANDLERS = {
     RequestValidationError: validation_error,
     OperationalError: database_busy,
+    PoolTimeout: database_busy,
     Exception: unexpected_error,
 }

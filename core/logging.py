@@ -127,7 +127,8 @@ class AccessLogMiddleware:
         client, server = scope.get("client"), scope.get("server")
         fields = {
             "port": self.default_port or (server[1] if server else None),
-            "client": f"{client[0]}:{client[1]}" if client else "-",
+            # The client host may come from X-Forwarded-For: escaped, so it cannot forge other fields.
+            "client": f"{client[0]}:{client[1]}".encode("unicode_escape").decode("ascii")[:100] if client else "-",
             "method": scope["method"],
             "path": scope["path"].encode("unicode_escape").decode("ascii"),  # no log injection
             "status": status_code,

@@ -4,7 +4,8 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
 
 from core import audit, users
 from core.audit import RequestContext
@@ -28,44 +29,54 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(engine: Engine, settings: Settings, username: str) -> int:
+def _retry_after(conn: Connection, settings: Settings, username: str) -> int:
     """Seconds until this user may try again; 0 if not throttled."""
     now = utcnow()
     window = timedelta(seconds=settings.login_window_seconds)
-    with read_transaction(engine) as conn:
-        last_ok = audit.recent_times(conn, action=LOGIN, target=username, status_code=200, since=now - window, limit=1)
-        failures = audit.recent_times(
-            conn,
-            action=LOGIN,
-            target=username,
-            status_code=401,
-            since=last_ok[0] if last_ok else now - window,
-            limit=settings.login_max_failures,
-        )
+    last_ok = audit.recent_times(conn, action=LOGIN, target=username, status_code=200, since=now - window, limit=1)
+    failures = audit.recent_times(
+        conn,
+        action=LOGIN,
+        target=username,
+        status_code=401,
+        since=last_ok[0] if last_ok else now - window,
+        limit=settings.login_max_failures,
+    )
     if len(failures) < settings.login_max_failures:
         return 0
     return max(1, math.ceil((failures[-1] + window - now).total_seconds()))
+
+
+def _reserve_attempt(conn: Connection, settings: Settings, ctx: RequestContext, username: str) -> tuple[int, int]:
+    """Count this attempt as a failure before the password is checked: (record id, 0), or (0, retry after).
+
+    Counting first, in a transaction that concurrent attempts for the same name take in turn, is what stops a
+    burst of parallel guesses: each one sees the ones before it.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"login:{username}"})
+    retry_after = _retry_after(conn, settings, username)
+    if retry_after:
+        audit.record(conn, ctx, actor=username, action=LOGIN, target=username, status_code=429)
+        return 0, retry_after
+    return audit.record(conn, ctx, actor=username, action=LOGIN, target=username, status_code=401), 0
 
 
 def authenticate(
     engine: Engine, settings: Settings, ctx: RequestContext, username: str, password: str
 ) -> dict[str, Any]:
     """Return the user, or raise LoginThrottled / LoginFailed; every attempt is audited."""
-    too_long = len(username) > MAX_USERNAME
+    # No user name is longer, or holds a control character (PostgreSQL refuses a NUL outright).
+    valid_name = len(username) <= MAX_USERNAME and username.isprintable()
     username = username[:MAX_USERNAME]  # throttling and the audit trail key on at most this much
-    retry_after = _retry_after(engine, settings, username)
-    user = None
-    if not retry_after:
-        with read_transaction(engine) as conn:
-            user = None if too_long else users.get_user(conn, username)
-        valid = verify_password(password, user["password_hash"] if user else None)
-        if not valid or user["disabled"]:
-            user = None
-    status_code = 429 if retry_after else 200 if user else 401
     with write_transaction(engine) as conn:
-        audit.record(conn, ctx, actor=username, action=LOGIN, target=username, status_code=status_code)
+        attempt, retry_after = _reserve_attempt(conn, settings, ctx, username)
     if retry_after:
         raise LoginThrottled(retry_after)
-    if user is None:
+    with read_transaction(engine) as conn:
+        user = users.get_user(conn, username) if valid_name else None
+    if not verify_password(password, user["password_hash"] if user else None) or user["disabled"]:
         raise LoginFailed
+    with write_transaction(engine) as conn:
+        audit.settle(conn, attempt, status_code=200)
     return user

@@ -45,7 +45,7 @@ def _encodable(value: str) -> str:
     return value
 
 
-def _plain_decimal(value: Any) -> Any:
+def plain_decimal(value: Any) -> Any:
     """A number sent as a string must be plain ASCII digits with an optional fraction."""
     if isinstance(value, bool):
         raise ValueError("must be a number")
@@ -67,7 +67,7 @@ ItemName = Annotated[
 # Decimal in, JSON number out, so 19.99 round-trips exactly.
 Price = Annotated[
     Decimal,
-    BeforeValidator(_plain_decimal),
+    BeforeValidator(plain_decimal),
     Field(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2, allow_inf_nan=False),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]

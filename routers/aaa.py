@@ -7,12 +7,13 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from core import audit, login, users
 from core.auth import Admin, CurrentUser
-from core.db import read_transaction, write_transaction
+from core.db import read_transaction, utcnow, write_transaction
 from core.deps import EngineDep, RequestContextDep, SettingsDep
 from core.openapi import WRITE, errors
 from core.schemas import (
     AuditPage,
     Me,
+    PlainInt,
     Token,
     UserCreate,
     Username,
@@ -110,8 +111,8 @@ def me(user: CurrentUser) -> dict[str, Any]:
 def read_audit(
     _: Admin,
     engine: EngineDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    limit: Annotated[PlainInt, Query(ge=1, le=500)] = 50,
+    offset: Annotated[PlainInt, Query(ge=0, le=2**31)] = 0,
 ) -> dict[str, Any]:
     """Every write and login attempt, newest first."""
     with read_transaction(engine) as conn:
@@ -169,6 +170,7 @@ def update_user(
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "password" in changes:
         changes["password_hash"] = hash_password(changes.pop("password"))
+        changes["tokens_valid_after"] = utcnow()  # a new password revokes the tokens issued before it
     with write_transaction(engine) as conn:
         if users.get_user(conn, username) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")

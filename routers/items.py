@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+from pydantic import BeforeValidator
 
 from core import audit
 from core import items as store
@@ -13,7 +14,17 @@ from core.auth import ItemWriter, Principal
 from core.database import Database
 from core.deps import DbDep, RequestContextDep
 from core.openapi import WRITE, errors
-from core.schemas import MAX_ID, MAX_PRICE, ItemCreate, ItemPage, ItemPublic, ItemUpdate, PlainInt, SearchText
+from core.schemas import (
+    MAX_ID,
+    MAX_PRICE,
+    ItemCreate,
+    ItemPage,
+    ItemPublic,
+    ItemUpdate,
+    PlainInt,
+    SearchText,
+    plain_decimal,
+)
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -21,9 +32,12 @@ ItemId = Annotated[PlainInt, Path(ge=1, le=MAX_ID, description="Item id")]
 IfMatch = Annotated[
     str | None, Header(max_length=1024, description='ETag from a read, e.g. "3"; 412 if the item changed since')
 ]
-PriceFilter = Annotated[Decimal | None, Query(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2)]
+PriceFilter = Annotated[
+    Decimal | None, BeforeValidator(plain_decimal), Query(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2)
+]
 NOT_FOUND = errors(404, e404="No item with that id")
 ITEM_WRITE = errors(*WRITE, 404, 412, e404="No item with that id")
+MAX_VERSION = 2**31 - 1
 _STRONG_TAG = re.compile(r'"(0|[1-9][0-9]{0,17})"', re.ASCII)
 
 
@@ -42,7 +56,8 @@ def _versions(if_match: str | None) -> tuple[int, ...] | None:
     if if_match is None or if_match.strip() == "*":
         return None
     tags = (_STRONG_TAG.fullmatch(tag.strip()) for tag in if_match.split(","))
-    return tuple(int(tag.group(1)) for tag in tags if tag)
+    # A version beyond the column's range cannot be current: it matches nothing (and never reaches the database).
+    return tuple(version for tag in tags if tag and (version := int(tag.group(1))) <= MAX_VERSION)
 
 
 def _failure(item_id: int, status_code: int) -> HTTPException:

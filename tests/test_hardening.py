@@ -302,3 +302,55 @@ def test_user_names_are_case_insensitive_and_scopes_known(client, admin):
         "/aaa/users", json={"username": "z", "password": "long-enough", "scopes": ["made:up"]}, headers=admin
     )
     assert unknown.status_code == 422
+
+
+def test_old_token_of_a_deleted_and_recreated_user_is_refused(client, admin, make_user, token_for):
+    import time
+
+    make_user("eve", "items:write")
+    old = {"Authorization": f"Bearer {token_for('eve', 'items:write')}"}
+    assert client.get("/aaa/me", headers=old).status_code == 200
+    assert client.delete("/aaa/users/eve", headers=admin).status_code == 204
+    time.sleep(1.05)  # tokens carry whole seconds
+    created = client.post("/aaa/users", json={"username": "eve", "password": "eve-password"}, headers=admin)
+    assert created.status_code == 201
+    refused = client.get("/aaa/me", headers=old)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert login(client, "eve", "eve-password").status_code == 200
+
+
+def test_password_change_revokes_earlier_tokens(client, admin, make_user):
+    import time
+
+    make_user("frank", "items:write")
+    old = {"Authorization": f"Bearer {login(client, 'frank').json()['access_token']}"}
+    time.sleep(1.05)
+    assert client.patch("/aaa/users/frank", json={"password": "new-password-1"}, headers=admin).status_code == 200
+    assert client.get("/aaa/me", headers=old).status_code == 401
+    fresh = login(client, "frank", "new-password-1").json()["access_token"]
+    assert client.get("/aaa/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def test_huge_if_match_version_matches_nothing(client, writer):
+    client.post("/items", json=ITEM, headers=writer)
+    response = client.patch("/items/1", json={"price": 2}, headers=writer | {"If-Match": '"99999999999"'})
+    assert response.status_code == 412
+
+
+def test_login_name_with_nul_is_401(client):
+    response = client.post("/aaa/token", data={"username": "a\x00b", "password": "whatever-1"})
+    assert response.status_code == 401
+
+
+def test_many_validation_errors_are_capped(client, writer):
+    body = {"name": "x", "price": 1} | {f"k{n}": n for n in range(500)}
+    response = client.post("/items", json=body, headers=writer)
+    assert response.status_code == 422
+    assert len(response.json()["detail"]) == 50
+    assert response.json()["more_errors"] == 450
+
+
+@pytest.mark.parametrize("value", ["+2", "%202", "2_0", "\u0665", "\uff12"])
+def test_price_filters_take_plain_numbers_only(client, value):
+    assert client.get(f"/items?min_price={value}").status_code == 422

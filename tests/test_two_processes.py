@@ -122,3 +122,22 @@ def test_event_loop_keeps_answering_while_another_process_holds_the_write_lock(p
         holder.close()
     assert slowest < 0.05, f"a read took {slowest * 1000:.0f} ms while the lock was held"
     assert requests.get(f"{base}/items/{item['id']}", timeout=5).json()["price"] == 2
+
+
+def test_parallel_login_guesses_across_ports_are_throttled_together(pair):
+    port_a, port_b, env = pair
+    manage(env, "create-user", "victim", "--password", "victim-password")
+
+    def guess(n):
+        port = (port_a, port_b)[n % 2]
+        data = {"username": "victim", "password": f"guess-{n}"}
+        return requests.post(f"http://127.0.0.1:{port}/aaa/token", data=data, timeout=60).status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(guess, range(30)))
+    assert statuses.count(401) == 5, statuses
+    assert statuses.count(429) == 25
+    right = requests.post(
+        f"http://127.0.0.1:{port_b}/aaa/token", data={"username": "victim", "password": "victim-password"}, timeout=10
+    )
+    assert right.status_code == 429
