@@ -95,10 +95,10 @@ def kill_pid(pid: int) -> None:
 
 
 @contextlib.contextmanager
-def uvicorn_processes(env: dict[str, str], ports: list[int], cwd: Path = ROOT):
+def uvicorn_processes(env: dict[str, str], ports: list[int], cwd: Path = ROOT, extra: tuple[str, ...] = ()):
     """One uvicorn process of main:app per port (working directory `cwd`), healthy on entry, stopped on exit."""
     procs = []
-    command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT), "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT), "--host", "127.0.0.1", *extra]
     try:
         for port in ports:
             procs.append(

@@ -104,7 +104,9 @@ def test_access_line_reaches_out_log_and_error_log_has_no_info(pm2):
     assert f"INFO [api-{port}] rid={request_id} app.access: port={port} client=127.0.0.1:" in line
     assert '"GET /items" 200' in line
     out = out_log.read_text()
-    assert f"INFO [api-{port}] gunicorn.error: Booting worker with pid" in out, "gunicorn's INFO lines go to stdout"
+    assert f"INFO [api-{port}] rid=- gunicorn.error: Booting worker with pid" in out, (
+        "gunicorn's INFO lines go to stdout"
+    )
     assert "uvicorn.access" not in out
     error_log = Path(app["pm2_env"]["pm_err_log_path"]).read_text()
     assert "INFO" not in error_log

@@ -163,14 +163,14 @@ def test_kill_9_mid_burst_loses_no_acknowledged_write(pm2):
 @needs_pm2
 def test_pm2_restart_lets_in_flight_requests_finish(pm2):
     manager, ports, env = pm2
-    manage(env, "create-user", "slow", "--password", "slow-password-1")
+    for n in range(12):  # one user each: a user name has at most LOGIN_MAX_FAILURES attempts in flight
+        manage(env, "create-user", f"slow{n}", "--password", "slow-password-1")
     apps = start_all(manager, ports)
     port = ports[0]
 
-    def login(_):
-        return requests.post(
-            f"http://127.0.0.1:{port}/aaa/token", data={"username": "slow", "password": "slow-password-1"}, timeout=20
-        )
+    def login(n):
+        data = {"username": f"slow{n}", "password": "slow-password-1"}
+        return requests.post(f"http://127.0.0.1:{port}/aaa/token", data=data, timeout=20)
 
     # argon2 makes each login take tens of milliseconds: twelve at once are still running when pm2 restarts.
     with ThreadPoolExecutor(12) as pool:
