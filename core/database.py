@@ -54,9 +54,12 @@ class Database:
             return self._read_inline(fn, *args)
         return await run_in_threadpool(_with_connection, single_read, self.engine, fn, *args)
 
-    async def read(self, fn: Callable[..., T], *args) -> T:
-        """`fn(conn, *args)` in a read transaction: one snapshot for several statements."""
-        if self.inline:
+    async def read(self, fn: Callable[..., T], *args, scan: bool = False) -> T:
+        """`fn(conn, *args)` in a read transaction: one snapshot for several statements.
+
+        `scan`: the query may read the whole table (a text search), so even on SQLite it runs in the threadpool.
+        """
+        if self.inline and not scan:
             return self._read_inline(fn, *args, snapshot=True)
         return await run_in_threadpool(_with_connection, read_transaction, self.engine, fn, *args)
 

@@ -86,7 +86,8 @@ async def list_items(
 ) -> Response:
     """A page of items in id order, with optional filters."""
     filters = {"q": q, "in_stock": in_stock, "min_price": min_price, "max_price": max_price}
-    rows, total = await db.read(_page, limit, offset, filters)  # one snapshot for the page and its total
+    # One snapshot for the page and its total; a name search scans the table, so it leaves the event loop.
+    rows, total = await db.read(_page, limit, offset, filters, scan=bool(q))
     page = ItemPage.model_validate({"items": rows, "total": total, "limit": limit, "offset": offset})
     return Response(page.model_dump_json(), media_type="application/json")
 

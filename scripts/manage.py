@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import users
@@ -14,8 +16,9 @@ from core.config import get_settings
 from core.db import make_engine, read_transaction, write_transaction
 from core.keys import generate_key_pair, load_keyring
 from core.migrations import current_revision, upgrade
+from core.schemas import Scope, Username
 from core.secret import InsecureSecret, load_jwt_secret
-from core.security import CannotSign, create_access_token, hash_password
+from core.security import KNOWN_SCOPES, CannotSign, create_access_token, hash_password
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -49,8 +52,22 @@ def cmd_migrate(args, settings, engine) -> None:
     print(f"database ready: {url} at revision {current_revision(engine)}")
 
 
+def _validated(username: str, scopes: str | None) -> tuple[str, list[str] | None]:
+    """The same rules as the API: a plain user name (stored in lower case) and known scopes."""
+    try:
+        name = TypeAdapter(Username).validate_python(username)
+        known = TypeAdapter(list[Scope]).validate_python(scopes.split()) if scopes is not None else None
+    except ValidationError as exc:
+        sys.exit(
+            f"error: {exc.errors()[0]['msg']} (user name: letters, digits and _.@-; scopes: {' '.join(KNOWN_SCOPES)})"
+        )
+    return name, known
+
+
 def cmd_create_user(args, settings, engine) -> None:
     """Create a user with scopes (or, with --if-missing, leave an existing one as it is)."""
+    args.username, scopes = _validated(args.username, args.scopes)
+    args.scopes = " ".join(scopes)
     upgrade(engine)
     with read_transaction(engine) as conn:
         existing = users.get_user(conn, args.username)
@@ -69,6 +86,7 @@ def cmd_create_user(args, settings, engine) -> None:
 
 def cmd_update_user(args, settings, engine) -> None:
     """Change a user's scopes or disabled flag."""
+    args.username, _ = _validated(args.username, args.scopes)
     changes = {}
     if args.scopes is not None:
         changes["scopes"] = args.scopes.split()
@@ -84,6 +102,7 @@ def cmd_update_user(args, settings, engine) -> None:
 
 def cmd_token(args, settings, engine) -> None:
     """Print a bearer token for an existing user (no password needed: run on the server's host)."""
+    args.username, _ = _validated(args.username, args.scopes)
     with read_transaction(engine) as conn:
         user = users.get_user(conn, args.username)
     if user is None:

@@ -88,7 +88,9 @@ def test_login_burst_keeps_memory_bounded(pair):
 
     with ThreadPoolExecutor(32) as pool:
         statuses = list(pool.map(attempt, range(64)))
-    assert sorted(set(statuses)) == [200, 401]
+    # carol's parallel logins beyond LOGIN_MAX_FAILURES in flight get 429; the point here is memory
+    assert set(statuses) <= {200, 401, 429}
+    assert statuses.count(401) >= 32
     peak_kib = int(Path(f"/proc/{health['pid']}/status").read_text().split("VmHWM:")[1].split()[0])
     assert peak_kib < 300 * 1024, f"peak RSS {peak_kib // 1024} MiB during a login burst"
 
