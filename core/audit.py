@@ -21,7 +21,7 @@ class RequestContext:
     client: str | None
 
 
-def _field(value: str | None, length: int) -> str | None:
+def safe_text(value: str | None, length: int) -> str | None:
     """Printable and within the column's length, whatever a client sent (a NUL, say, or a huge header)."""
     if value is None:
         return None
@@ -43,14 +43,14 @@ def record(
         _INSERT,
         dict(
             at=utcnow(),
-            actor=_field(actor, 64),
+            actor=safe_text(actor, 64),
             action=action,
-            target=_field(target, 200),
+            target=safe_text(target, 200),
             result=_result(status_code),
             status_code=status_code,
             instance=ctx.instance,
             request_id=ctx.request_id,
-            client=_field(ctx.client, 64),
+            client=safe_text(ctx.client, 64),
             detail=detail,
         ),
     )

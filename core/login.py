@@ -68,7 +68,8 @@ def authenticate(
     """Return the user, or raise LoginThrottled / LoginFailed; every attempt is audited."""
     # No user name is longer, or holds a control character (PostgreSQL refuses a NUL outright).
     valid_name = len(username) <= MAX_USERNAME and username.isprintable()
-    username = username[:MAX_USERNAME]  # throttling and the audit trail key on at most this much
+    # Throttling and the audit trail key on a printable form of at most this much (PostgreSQL refuses a NUL).
+    username = audit.safe_text(username, MAX_USERNAME)
     with write_transaction(engine) as conn:
         attempt, retry_after = _reserve_attempt(conn, settings, ctx, username)
     if retry_after:
