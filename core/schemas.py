@@ -93,14 +93,8 @@ class ItemCreate(BaseModel):
     in_stock: bool = True
 
 
-class ItemUpdate(BaseModel):
-    """A partial update: only the fields sent change."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"price": 17.5}]})
-
-    name: ItemName | None = None
-    price: Price | None = None
-    in_stock: bool | None = None
+class PartialUpdate(BaseModel):
+    """A PATCH body: fields left out stay as they are; a field sent as null is an error, not a deletion."""
 
     @model_validator(mode="after")
     def _no_nulls(self):
@@ -108,6 +102,16 @@ class ItemUpdate(BaseModel):
         if nulls:
             raise ValueError(f"fields cannot be null: {', '.join(sorted(nulls))}")
         return self
+
+
+class ItemUpdate(PartialUpdate):
+    """A partial update: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"price": 17.5}]})
+
+    name: ItemName | None = None
+    price: Price | None = None
+    in_stock: bool | None = None
 
 
 class ItemPublic(BaseModel):
@@ -173,7 +177,7 @@ class UserCreate(BaseModel):
     scopes: list[Scope] = []
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(PartialUpdate):
     """A change to a user: scopes, disabled flag, password."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"disabled": True}]})

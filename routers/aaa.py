@@ -139,17 +139,12 @@ def create_user(body: UserCreate, admin: Admin, engine: EngineDep, ctx: RequestC
     password = hash_password(body.password)
     with write_transaction(engine) as conn:
         try:
-            user = users.create_user(conn, body.username, password, body.scopes)
+            user, code = users.create_user(conn, body.username, password, body.scopes), 201
         except users.UserExists:
-            raise HTTPException(status.HTTP_409_CONFLICT, f"User {body.username} exists") from None
-        audit.record(
-            conn,
-            ctx,
-            actor=admin.username,
-            action="user.create",
-            target=body.username,
-            status_code=201,
-        )
+            user, code = None, 409
+        audit.record(conn, ctx, actor=admin.username, action="user.create", target=body.username, status_code=code)
+    if user is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"User {body.username} exists")
     return user
 
 
@@ -167,22 +162,16 @@ def update_user(
     ctx: RequestContextDep,
 ) -> dict[str, Any]:
     """Disabling a user stops their tokens on every port at once."""
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    changes = body.model_dump(exclude_unset=True)
     if "password" in changes:
         changes["password_hash"] = hash_password(changes.pop("password"))
         changes["tokens_valid_after"] = utcnow()  # a new password revokes the tokens issued before it
     with write_transaction(engine) as conn:
-        if users.get_user(conn, username) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
-        user = users.update_user(conn, username, changes)
-        audit.record(
-            conn,
-            ctx,
-            actor=admin.username,
-            action="user.update",
-            target=username,
-            status_code=200,
-        )
+        user = users.update_user(conn, username, changes) if users.get_user(conn, username) else None
+        code = 200 if user else 404
+        audit.record(conn, ctx, actor=admin.username, action="user.update", target=username, status_code=code)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
     return user
 
 
@@ -192,7 +181,8 @@ def update_user(
 def delete_user(username: UsernamePath, admin: Admin, engine: EngineDep, ctx: RequestContextDep) -> Response:
     """The user's tokens stop working on every port at once."""
     with write_transaction(engine) as conn:
-        if not users.delete_user(conn, username):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
-        audit.record(conn, ctx, actor=admin.username, action="user.delete", target=username, status_code=204)
+        code = 204 if users.delete_user(conn, username) else 404
+        audit.record(conn, ctx, actor=admin.username, action="user.delete", target=username, status_code=code)
+    if code == 404:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
     return Response(status_code=204)

@@ -354,3 +354,25 @@ def test_many_validation_errors_are_capped(client, writer):
 @pytest.mark.parametrize("value", ["+2", "%202", "2_0", "\u0665", "\uff12"])
 def test_price_filters_take_plain_numbers_only(client, value):
     assert client.get(f"/items?min_price={value}").status_code == 422
+
+
+def test_user_management_failures_are_audited(client, admin):
+    body = {"username": "gina", "password": "gina-password"}
+    assert client.post("/aaa/users", json=body, headers=admin).status_code == 201
+    assert client.post("/aaa/users", json=body, headers=admin).status_code == 409
+    assert client.patch("/aaa/users/nobody", json={"disabled": True}, headers=admin).status_code == 404
+    assert client.delete("/aaa/users/nobody", headers=admin).status_code == 404
+    records = client.get("/aaa/audit", headers=admin).json()["records"]
+    assert [(r["action"], r["target"], r["status_code"]) for r in records[:4]] == [
+        ("user.delete", "nobody", 404),
+        ("user.update", "nobody", 404),
+        ("user.create", "gina", 409),
+        ("user.create", "gina", 201),
+    ]
+
+
+def test_user_patch_with_nulls_is_422(client, admin, make_user):
+    make_user("hank", "items:write")
+    response = client.patch("/aaa/users/hank", json={"scopes": None, "disabled": None}, headers=admin)
+    assert response.status_code == 422
+    assert client.get("/aaa/users", headers=admin).json()[1]["scopes"] == ["items:write"]
