@@ -65,17 +65,15 @@ class Database:
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """`fn(conn)` in a write transaction, committed when it returns."""
-        if not self.inline:
-            return await run_in_threadpool(_with_connection, write_transaction, self.engine, fn)
-        return await self._on_writer_thread(_with_connection, write_transaction, self.engine, fn)
+        if self.inline:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_pool(), _with_connection, write_transaction, self.engine, fn)
+        return await run_in_threadpool(_with_connection, write_transaction, self.engine, fn)
 
     def _writer_pool(self) -> ThreadPoolExecutor:
         if self._writer is None:  # made on first use, so an app can run, stop and run again
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         return self._writer
-
-    async def _on_writer_thread(self, fn: Callable[..., T], *args) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer_pool(), fn, *args)
 
     def close(self) -> None:
         """Release the loop's connections and the writer thread."""

@@ -66,9 +66,9 @@ def authenticate(
     engine: Engine, settings: Settings, ctx: RequestContext, username: str, password: str
 ) -> dict[str, Any]:
     """Return the user, or raise LoginThrottled / LoginFailed; every attempt is audited."""
-    # No user name is longer, or holds a control character (PostgreSQL refuses a NUL outright).
+    # No user name is longer or holds a control character; throttling and the audit trail key on a printable,
+    # bounded form of what was sent (PostgreSQL refuses a NUL outright).
     valid_name = len(username) <= MAX_USERNAME and username.isprintable()
-    # Throttling and the audit trail key on a printable form of at most this much (PostgreSQL refuses a NUL).
     username = audit.safe_text(username, MAX_USERNAME)
     with write_transaction(engine) as conn:
         attempt, retry_after = _reserve_attempt(conn, settings, ctx, username)
