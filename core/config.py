@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_seconds: float = Field(default=10, gt=0)
     db_pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    read_cache_entries: int = Field(default=4096, ge=0)  # SQLite item/page cache per process; 0 turns it off
 
     jwt_secret: str = Field(default="", repr=False)
     jwt_secret_file: Path = DATA_DIR / "jwt_secret"

@@ -15,8 +15,9 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("", summary="Liveness")
-async def health(request: Request, settings: SettingsDep) -> dict[str, Any]:
+async def health(request: Request) -> dict[str, Any]:
     """This process is up: instance, port, pid, version."""
+    settings = request.app.state.settings
     server = request.scope.get("server")
     return {
         "status": "ok",

@@ -4,15 +4,13 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
 from pydantic import BeforeValidator
 
 from core import audit
 from core import items as store
-from core.audit import RequestContext
 from core.auth import ItemWriter, Principal
-from core.database import Database
-from core.deps import DbDep, RequestContextDep
+from core.deps import database, request_context
 from core.openapi import WRITE, errors
 from core.schemas import (
     MAX_ID,
@@ -45,9 +43,14 @@ def _etag(item: dict[str, Any]) -> str:
     return f'"{item["version"]}"'
 
 
+def _public(item: dict[str, Any]) -> ItemPublic:
+    # The row is valid already (it was validated on the way in): construct, don't re-validate.
+    return ItemPublic.model_construct(**item)
+
+
 def _item_response(item: dict[str, Any], status_code: int = 200, **headers: str) -> Response:
     """The item as JSON with its ETag, serialised once here instead of by a second response-model pass."""
-    body = ItemPublic.model_validate(item).model_dump_json()
+    body = _public(item).model_dump_json()
     return Response(body, status_code, {"ETag": _etag(item), **headers}, media_type="application/json")
 
 
@@ -76,7 +79,7 @@ def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
 @router.get("", response_model=ItemPage, summary="List items", responses=errors(503))
 @router.get("/", response_model=ItemPage, include_in_schema=False)
 async def list_items(
-    db: DbDep,
+    request: Request,
     limit: Annotated[PlainInt, Query(ge=1, le=100)] = 20,
     offset: Annotated[PlainInt, Query(ge=0, le=2**31)] = 0,
     q: Annotated[SearchText | None, Query(description="Name contains (case-insensitive, literal)")] = None,
@@ -85,43 +88,57 @@ async def list_items(
     max_price: PriceFilter = None,
 ) -> Response:
     """A page of items in id order, with optional filters."""
-    filters = {"q": q, "in_stock": in_stock, "min_price": min_price, "max_price": max_price}
+    db = database(request)
+    filters = (q, in_stock, min_price, max_price)
     # One snapshot for the page and its total; a name search scans the table, so it leaves the event loop.
-    rows, total = await db.read(_page, limit, offset, filters, scan=bool(q))
-    page = ItemPage.model_validate({"items": rows, "total": total, "limit": limit, "offset": offset})
-    return Response(page.model_dump_json(), media_type="application/json")
+    if q:
+        body = await db.read(_page_json, limit, offset, filters, scan=True)
+    else:
+        body = await db.cached(_page_json, limit, offset, filters, snapshot=True)
+    return Response(body, media_type="application/json")
 
 
-def _page(conn, limit: int, offset: int, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    return store.list_items(conn, limit=limit, offset=offset, **filters)
+def _page_json(conn, limit: int, offset: int, filters: tuple) -> bytes:
+    q, in_stock, min_price, max_price = filters
+    rows, total = store.list_items(
+        conn, limit=limit, offset=offset, q=q, in_stock=in_stock, min_price=min_price, max_price=max_price
+    )
+    page = ItemPage.model_construct(items=[_public(row) for row in rows], total=total, limit=limit, offset=offset)
+    return page.model_dump_json().encode()
 
 
 @router.get("/{item_id}", response_model=ItemPublic, summary="Read an item", responses=NOT_FOUND)
-async def read_item(item_id: ItemId, db: DbDep) -> Response:
+async def read_item(item_id: ItemId, request: Request) -> Response:
     """One item; its `ETag` is the version for `If-Match`."""
-    item = await db.read_one(store.get_item, item_id)
-    if item is None:
+    found = await database(request).cached(_item_json, item_id)
+    if found is None:
         raise _failure(item_id, status.HTTP_404_NOT_FOUND)
-    return _item_response(item)
+    body, etag = found
+    return Response(body, headers={"ETag": etag}, media_type="application/json")
+
+
+def _item_json(conn, item_id: int) -> tuple[bytes, str] | None:
+    item = store.get_item(conn, item_id)
+    return None if item is None else (_public(item).model_dump_json().encode(), _etag(item))
 
 
 @router.post("", response_model=ItemPublic, status_code=201, summary="Create an item", responses=errors(*WRITE))
 @router.post("/", response_model=ItemPublic, status_code=201, include_in_schema=False)
-async def create_item(body: ItemCreate, user: ItemWriter, db: DbDep, ctx: RequestContextDep) -> Response:
+async def create_item(body: ItemCreate, user: ItemWriter, request: Request) -> Response:
     """Add an item to the catalogue."""
+    ctx = request_context(request)
 
     def write(conn) -> dict[str, Any]:
         item = store.create_item(conn, body.model_dump())
         audit.record(conn, ctx, actor=user.username, action="item.create", target=str(item["id"]), status_code=201)
         return item
 
-    item = await db.write(write)
+    item = await database(request).write(write)
     return _item_response(item, 201, Location=f"/items/{item['id']}")
 
 
 async def _update(
-    db: Database,
-    ctx: RequestContext,
+    request: Request,
     user: Principal,
     item_id: int,
     fields: dict[str, Any],
@@ -129,6 +146,7 @@ async def _update(
     action: str,
 ) -> Response:
     """Apply a PUT or PATCH; the outcome, success or not, goes to the audit trail."""
+    ctx = request_context(request)
 
     def write(conn) -> tuple[dict[str, Any] | None, int]:
         try:
@@ -139,7 +157,7 @@ async def _update(
         audit.record(conn, ctx, actor=user.username, action=action, target=str(item_id), status_code=code)
         return item, code
 
-    item, code = await db.write(write)
+    item, code = await database(request).write(write)
     if code != status.HTTP_200_OK:
         raise _failure(item_id, code)
     return _item_response(item)
@@ -150,12 +168,11 @@ async def replace_item(
     item_id: ItemId,
     body: ItemCreate,
     user: ItemWriter,
-    db: DbDep,
-    ctx: RequestContextDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Replace every field of an item."""
-    return await _update(db, ctx, user, item_id, body.model_dump(), if_match, "item.replace")
+    return await _update(request, user, item_id, body.model_dump(), if_match, "item.replace")
 
 
 @router.patch("/{item_id}", response_model=ItemPublic, summary="Update an item", responses=ITEM_WRITE)
@@ -163,20 +180,18 @@ async def patch_item(
     item_id: ItemId,
     body: ItemUpdate,
     user: ItemWriter,
-    db: DbDep,
-    ctx: RequestContextDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Change only the fields sent; an empty body changes nothing."""
     fields = body.model_dump(exclude_unset=True)
-    return await _update(db, ctx, user, item_id, fields, if_match, "item.update")
+    return await _update(request, user, item_id, fields, if_match, "item.update")
 
 
 @router.delete("/{item_id}", status_code=204, summary="Delete an item", responses=ITEM_WRITE)
-async def delete_item(
-    item_id: ItemId, user: ItemWriter, db: DbDep, ctx: RequestContextDep, if_match: IfMatch = None
-) -> Response:
+async def delete_item(item_id: ItemId, user: ItemWriter, request: Request, if_match: IfMatch = None) -> Response:
     """Remove an item."""
+    ctx = request_context(request)
 
     def write(conn) -> int:
         try:
@@ -187,7 +202,7 @@ async def delete_item(
         audit.record(conn, ctx, actor=user.username, action="item.delete", target=str(item_id), status_code=code)
         return code
 
-    code = await db.write(write)
+    code = await database(request).write(write)
     if code != status.HTTP_204_NO_CONTENT:
         raise _failure(item_id, code)
     return Response(status_code=204)
