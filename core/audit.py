@@ -4,12 +4,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from core.db import audit_log, utcnow
+from core.prepared import Prepared
 
-_INSERT = audit_log.insert()
+_COLUMNS = ("at", "actor", "action", "target", "result", "status_code", "instance", "request_id", "client", "detail")
+_INSERT = Prepared(audit_log.insert().values({name: bindparam(name) for name in _COLUMNS}).returning(audit_log.c.id))
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ def record(
     detail: str | None = None,
 ) -> int:
     """Append one record in the caller's transaction; its id."""
-    result = conn.execute(
-        _INSERT,
+    row = _INSERT.first(
+        conn,
         dict(
             at=utcnow(),
             actor=safe_text(actor, 64),
@@ -54,7 +56,7 @@ def record(
             detail=detail,
         ),
     )
-    return result.inserted_primary_key[0]
+    return row["id"]
 
 
 def _result(status_code: int) -> str:

@@ -72,7 +72,8 @@ async def get_principal(
         claims = decode_access_token(request.app.state.settings, request.app.state.keys, token)
     except jwt.InvalidTokenError as exc:
         raise unauthorized(f"Invalid token: {exc}") from exc
-    user = await database(request).read_one(users.get_user, claims["sub"])
+    # Cached only until the next commit to the database: a disable or password change applies at once.
+    user = await database(request).cached(users.get_user, claims["sub"])
     if user is None or user["disabled"]:
         raise unauthorized("Invalid token: user is unknown or disabled")
     if claims["iat"] < _not_before(user):

@@ -1,8 +1,6 @@
 """Where database work runs, so the event loop never waits on a lock or the network."""
 
-import asyncio
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -10,6 +8,7 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from core.db import read_transaction, single_read, write_transaction
+from core.writer import WriteQueue
 
 T = TypeVar("T")
 
@@ -18,16 +17,16 @@ class Database:
     """Runs reads and writes for the app: inline on the event loop, on a writer thread, or in the threadpool.
 
     SQLite in WAL mode: reads never wait for a writer and take microseconds, so they run inline on a connection
-    the loop keeps (no pool checkout, no BEGIN for a single SELECT). Writes run on one writer thread per process:
-    writers queue there instead of contending for SQLite's lock, and a wait for another process's lock never blocks
-    the loop. Other databases do everything in the threadpool.
+    the loop keeps (no pool checkout, no BEGIN for a single SELECT). Writes go to one writer thread per process,
+    which commits them in batches (core.writer): a wait for another process's lock never blocks the loop.
+    Other databases do everything in the threadpool, a transaction per request.
     """
 
     def __init__(self, engine: Engine, cache_entries: int = 0) -> None:
         self.engine = engine
         self.inline = engine.dialect.name == "sqlite"
         self._reader: Connection | None = None
-        self._writer: ThreadPoolExecutor | None = None
+        self._writes = WriteQueue(engine)
         self._cache = ReadCache(cache_entries if self.inline else 0)
 
     def _reader_connection(self) -> Connection:
@@ -86,23 +85,15 @@ class Database:
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """`fn(conn)` in a write transaction, committed when it returns."""
         if self.inline:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._writer_pool(), _with_connection, write_transaction, self.engine, fn)
+            return await self._writes.submit(fn)
         return await run_in_threadpool(_with_connection, write_transaction, self.engine, fn)
-
-    def _writer_pool(self) -> ThreadPoolExecutor:
-        if self._writer is None:  # made on first use, so an app can run, stop and run again
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
-        return self._writer
 
     def close(self) -> None:
         """Release the loop's connections and the writer thread."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
+        self._writes.close()
 
 
 MISSING = object()

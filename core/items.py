@@ -9,33 +9,34 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from core.db import items, utcnow
+from core.prepared import Prepared
 
 CENTS = Decimal(100)
 _PUBLIC = [c for c in items.c if c.name != "name_folded"]
 # Built once: SQLAlchemy then reuses its compiled form and cache key on every call.
-_GET_ITEM = select(*_PUBLIC).where(items.c.id == bindparam("item_id"))
+_GET_ITEM = Prepared(select(*_PUBLIC).where(items.c.id == bindparam("item_id")))
 _PAGE = select(*_PUBLIC).order_by(items.c.id).limit(bindparam("limit")).offset(bindparam("offset"))
 _COUNT = select(func.count()).select_from(items)
-_INSERT = items.insert().returning(*_PUBLIC)
+_INSERT_COLUMNS = ("name", "name_folded", "price_cents", "in_stock", "version", "created_at", "updated_at")
+_INSERT = Prepared(items.insert().values({name: bindparam(name) for name in _INSERT_COLUMNS}).returning(*_PUBLIC))
 
 
 @lru_cache(maxsize=64)
-def _update_statement(columns: tuple[str, ...], conditional: bool):
+def _update_statement(columns: tuple[str, ...], conditional: bool) -> Prepared:
     """UPDATE ... RETURNING for one set of changed columns, built once per set."""
     statement = items.update().where(items.c.id == bindparam("b_id"))
     if conditional:
         statement = statement.where(items.c.version.in_(bindparam("b_versions", expanding=True)))
     values = {name: bindparam(f"b_{name}") for name in columns}
     values |= {"version": items.c.version + 1, "updated_at": bindparam("b_updated_at")}
-    return statement.values(values).returning(*_PUBLIC)
+    return Prepared(statement.values(values).returning(*_PUBLIC))
 
 
 class VersionMismatch(Exception):
     """The item exists, but its version is not one the client named in `If-Match`."""
 
 
-def _to_public(row) -> dict[str, Any]:
-    data = dict(row._mapping)
+def _to_public(data: dict[str, Any]) -> dict[str, Any]:
     data["price"] = Decimal(data.pop("price_cents")) / CENTS
     return data
 
@@ -56,7 +57,7 @@ def _like_pattern(text: str) -> str:
 
 def get_item(conn: Connection, item_id: int) -> dict[str, Any] | None:
     """Return one item, or None."""
-    row = conn.execute(_GET_ITEM, {"item_id": item_id}).first()
+    row = _GET_ITEM.first(conn, {"item_id": item_id})
     return _to_public(row) if row else None
 
 
@@ -82,14 +83,14 @@ def list_items(
         conditions.append(items.c.price_cents <= int(max_price * CENTS))
     page, total = (_PAGE.where(*conditions), _COUNT.where(*conditions)) if conditions else (_PAGE, _COUNT)
     rows = conn.execute(page, {"limit": limit, "offset": offset}).all()
-    return [_to_public(row) for row in rows], conn.execute(total).scalar_one()
+    return [_to_public(dict(row._mapping)) for row in rows], conn.execute(total).scalar_one()
 
 
 def create_item(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
     """Insert an item and return it."""
     now = utcnow()
     values = _to_columns(fields) | {"version": 1, "created_at": now, "updated_at": now}
-    return _to_public(conn.execute(_INSERT, values).one())
+    return _to_public(_INSERT.first(conn, values))
 
 
 def _check_version(item: dict[str, Any] | None, versions: Collection[int] | None) -> None:
@@ -110,7 +111,7 @@ def update_item(
     params = {f"b_{name}": value for name, value in columns.items()} | {"b_id": item_id, "b_updated_at": utcnow()}
     if versions is not None:
         params["b_versions"] = list(versions)
-    row = conn.execute(statement, params).first()
+    row = statement.first(conn, params)
     if row is None:
         _check_version(get_item(conn, item_id), versions)
         return None

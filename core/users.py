@@ -7,29 +7,29 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core.db import users, utcnow
+from core.prepared import Prepared
 
-_GET_USER = select(users).where(users.c.username == bindparam("username"))
+_GET_USER = Prepared(select(users).where(users.c.username == bindparam("username")))
 
 
 class UserExists(Exception):
     """A user with that name exists already."""
 
 
-def _to_public(row) -> dict[str, Any]:
-    data = dict(row._mapping)
+def _to_public(data: dict[str, Any]) -> dict[str, Any]:
     data["scopes"] = data["scopes"].split()
     return data
 
 
 def get_user(conn: Connection, username: str) -> dict[str, Any] | None:
     """Return a user with the password hash, or None."""
-    row = conn.execute(_GET_USER, {"username": username}).first()
+    row = _GET_USER.first(conn, {"username": username})
     return _to_public(row) if row else None
 
 
 def list_users(conn: Connection) -> list[dict[str, Any]]:
     """Every user, by name."""
-    return [_to_public(row) for row in conn.execute(select(users).order_by(users.c.username))]
+    return [_to_public(dict(row._mapping)) for row in conn.execute(select(users).order_by(users.c.username))]
 
 
 def create_user(conn: Connection, username: str, password_hash: str | None, scopes: list[str]) -> dict[str, Any]:

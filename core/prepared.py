@@ -1,0 +1,77 @@
+"""Statements compiled once and run on the DBAPI cursor, for the hottest SQLite paths."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BindParameter
+
+MISSING = object()
+
+
+def _bind(bind: BindParameter, dialect: Dialect) -> tuple[str, Any, Any]:
+    # A bind with a value of its own (the 1 of `version + 1`) is not in the caller's parameters.
+    default = MISSING if bind.required else bind.value
+    return bind.key, default, bind.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _value(params: Mapping[str, Any], name: str, default: Any, process) -> Any:
+    value = params[name] if default is MISSING else params.get(name, default)
+    return value if process is None else process(value)
+
+
+def _row(columns: list[tuple[str, Any]], row: tuple) -> dict[str, Any]:
+    return {
+        key: value if process is None else process(value) for (key, process), value in zip(columns, row, strict=True)
+    }
+
+
+class Prepared:
+    """A Core statement run with SQLAlchemy's own SQL, bind and result conversions, minus its per-call bookkeeping.
+
+    On SQLite that bookkeeping (execution context, result metadata, events) costs several times the statement
+    itself. Other dialects, and statements with expanding parameters, go through `conn.execute` unchanged.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple | None] = {}
+
+    def _compile(self, conn: Connection) -> tuple | None:
+        dialect = conn.dialect
+        if dialect.name != "sqlite":
+            return None
+        if dialect.name not in self._compiled:
+            compiled = self.statement.compile(dialect=dialect)
+            if any(bind.expanding for bind in compiled.binds.values()):
+                self._compiled[dialect.name] = None  # IN lists are rendered per call: leave them to SQLAlchemy
+                return None
+            binds = [_bind(compiled.binds[name], dialect) for name in compiled.positiontup]
+            columns = [
+                (c.key, c.type.dialect_impl(dialect).result_processor(dialect, None))
+                for c in self.statement.exported_columns
+            ]
+            self._compiled[dialect.name] = (compiled.string, binds, columns)
+        return self._compiled[dialect.name]
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row the statement returns, as dicts of converted values."""
+        compiled = self._compile(conn)
+        if compiled is None:
+            return [dict(row._mapping) for row in conn.execute(self.statement, params)]
+        sql, binds, columns = compiled
+        values = [_value(params, name, default, process) for name, default, process in binds]
+        cursor = conn.connection.dbapi_connection.execute(sql, values)
+        return [
+            {
+                key: value if process is None else process(value)
+                for (key, process), value in zip(columns, row, strict=True)
+            }
+            for row in cursor.fetchall()
+        ]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row, or None."""
+        rows = self.rows(conn, params)
+        return rows[0] if rows else None
