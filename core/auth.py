@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import HTTPException, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from core import users
@@ -25,27 +25,6 @@ def unauthorized(detail: str, error: str | None = "invalid_token") -> HTTPExcept
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": challenge})
 
 
-class BearerToken(OAuth2PasswordBearer):
-    """Extracts the token from `Authorization: Bearer <token>`; also drives /docs' Authorize button."""
-
-    async def __call__(self, request: Request) -> str:
-        values = request.headers.getlist("authorization")
-        if not values:
-            raise unauthorized("Not authenticated", error=None)
-        if len(values) > 1:
-            raise unauthorized("Send exactly one Authorization header")
-        scheme, _, token = values[0].strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer":
-            raise unauthorized("Authorization scheme must be Bearer")
-        if not token or " " in token:
-            raise unauthorized("Bearer token is empty or malformed")
-        return token
-
-
-bearer_token = BearerToken(tokenUrl="/aaa/token", scopes=KNOWN_SCOPES, auto_error=True)
-
-
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller."""
@@ -62,11 +41,7 @@ def _not_before(user: dict) -> int:
     return math.floor(since.timestamp())
 
 
-async def get_principal(
-    request: Request,
-    security_scopes: SecurityScopes,
-    token: Annotated[str, Depends(bearer_token)],
-) -> Principal:
+async def get_principal(request: Request, required_scopes: list[str], token: str) -> Principal:
     """Verify the token, check the user is still active, and enforce the route's scopes."""
     try:
         claims = decode_access_token(request.app.state.settings, request.app.state.keys, token)
@@ -80,7 +55,7 @@ async def get_principal(
         raise unauthorized("Invalid token: issued before the user was created or last changed password")
     token_scopes = claims.get("scope", "").split()
     granted = sorted(set(token_scopes) & set(user["scopes"]))
-    missing = [scope for scope in security_scopes.scopes if scope not in granted]
+    missing = [scope for scope in required_scopes if scope not in granted]
     request.scope.setdefault("state", {})["user"] = user["username"]
     if missing:
         raise HTTPException(
@@ -96,6 +71,33 @@ async def get_principal(
     )
 
 
-CurrentUser = Annotated[Principal, Security(get_principal)]
-ItemWriter = Annotated[Principal, Security(get_principal, scopes=[SCOPE_ITEMS_WRITE])]
-Admin = Annotated[Principal, Security(get_principal, scopes=[SCOPE_AAA_ADMIN])]
+def _token(request: Request) -> str:
+    """The token of `Authorization: Bearer <token>`; 401 for a missing, repeated or malformed header."""
+    values = request.headers.getlist("authorization")
+    if not values:
+        raise unauthorized("Not authenticated", error=None)
+    if len(values) > 1:
+        raise unauthorized("Send exactly one Authorization header")
+    scheme, _, token = values[0].strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer":
+        raise unauthorized("Authorization scheme must be Bearer")
+    if not token or " " in token:
+        raise unauthorized("Bearer token is empty or malformed")
+    return token
+
+
+class BearerToken(OAuth2PasswordBearer):
+    """The caller of `Authorization: Bearer <JWT>`, with the route's scopes; also drives /docs' Authorize button.
+
+    One dependency does the whole check: every nested FastAPI dependency costs solving time on each request.
+    """
+
+    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> Principal:  # type: ignore[override]
+        return await get_principal(request, security_scopes.scopes, _token(request))
+
+
+bearer_token = BearerToken(tokenUrl="/aaa/token", scopes=KNOWN_SCOPES, auto_error=True)
+CurrentUser = Annotated[Principal, Security(bearer_token)]
+ItemWriter = Annotated[Principal, Security(bearer_token, scopes=[SCOPE_ITEMS_WRITE])]
+Admin = Annotated[Principal, Security(bearer_token, scopes=[SCOPE_AAA_ADMIN])]

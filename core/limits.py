@@ -17,9 +17,17 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(send, 413 if declared.isdigit() else 400)
+            return
+        if declared is None and chunked is None:  # HTTP/1.1: no length and no chunks means no body at all
+            await self.app(scope, receive, send)
             return
         received = 0
 

@@ -4,10 +4,10 @@ import contextvars
 import json
 import logging
 import logging.config
+import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -88,7 +88,14 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
             return value.decode()
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4().hex, in a third of the time
+
+
+def _escaped(text: str) -> str:
+    """`text` with control and non-ASCII characters escaped, so a client cannot forge log lines or fields."""
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # the common case, checked in C
+    return text.encode("unicode_escape").decode("ascii")
 
 
 class AccessLogMiddleware:
@@ -128,9 +135,9 @@ class AccessLogMiddleware:
         fields = {
             "port": self.default_port or (server[1] if server else None),
             # The client host may come from X-Forwarded-For: escaped, so it cannot forge other fields.
-            "client": f"{client[0]}:{client[1]}".encode("unicode_escape").decode("ascii")[:100] if client else "-",
+            "client": _escaped(f"{client[0]}:{client[1]}")[:100] if client else "-",
             "method": scope["method"],
-            "path": scope["path"].encode("unicode_escape").decode("ascii"),  # no log injection
+            "path": _escaped(scope["path"]),  # no log injection
             "status": status_code,
             "duration_ms": round(duration_ms, 1),
             "user": user,
