@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
 
+    otel_enabled: bool = False  # FastAPI's native OpenTelemetry, for a process with OTel providers set up
     metrics_enabled: bool = False
     metrics_allow_ips: str = "127.0.0.1,::1"  # comma-separated; "*" for any
 

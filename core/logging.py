@@ -61,6 +61,9 @@ def configure_logging(settings: Settings) -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True)
+    # The logging HOWTO's optimisations: no format here uses the caller's file and line, thread or process.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     plain = {"format": f"%(levelname)s [{settings.app_instance}] rid=%(request_id)s %(name)s: %(message)s"}
     formatter = {"()": JsonFormatter, "instance": settings.app_instance} if settings.log_format == "json" else plain
     handler = {"class": "logging.StreamHandler", "formatter": "main", "filters": ["request_id"]}
