@@ -77,7 +77,6 @@ def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
 
 
 @router.get("", response_model=ItemPage, summary="List items", responses=errors(503))
-@router.get("/", response_model=ItemPage, include_in_schema=False)
 async def list_items(
     request: Request,
     limit: Annotated[PlainInt, Query(ge=1, le=100)] = 20,
@@ -123,7 +122,6 @@ def _item_json(conn, item_id: int) -> tuple[bytes, str] | None:
 
 
 @router.post("", response_model=ItemPublic, status_code=201, summary="Create an item", responses=errors(*WRITE))
-@router.post("/", response_model=ItemPublic, status_code=201, include_in_schema=False)
 async def create_item(body: ItemCreate, user: ItemWriter, request: Request) -> Response:
     """Add an item to the catalogue."""
     ctx = request_context(request)
@@ -206,3 +204,10 @@ async def delete_item(item_id: ItemId, user: ItemWriter, request: Request, if_ma
     if code != status.HTTP_204_NO_CONTENT:
         raise _failure(item_id, code)
     return Response(status_code=204)
+
+
+# The trailing-slash forms last: requests for every other route are matched against the routes before it.
+router.add_api_route("/", list_items, methods=["GET"], response_model=ItemPage, include_in_schema=False)
+router.add_api_route(
+    "/", create_item, methods=["POST"], response_model=ItemPublic, status_code=201, include_in_schema=False
+)
