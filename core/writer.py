@@ -39,11 +39,15 @@ class WriteQueue:
         self.max_batch = max_batch
         self._pending: list[tuple[Write, asyncio.Future]] = []
         self._busy = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: ThreadPoolExecutor | None = None
 
     async def submit(self, write: Write) -> Any:
         """`write(conn)`'s result once it is committed; its exception if it failed."""
         loop = asyncio.get_running_loop()
+        if self._loop is not loop and (self._loop is None or self._loop.is_closed()):
+            # A loop that stopped mid-batch (a test client closed, say) never delivers: start over on this one.
+            self._pending, self._busy, self._loop = [], False, loop
         future = loop.create_future()
         self._pending.append((write, future))
         if not self._busy:
