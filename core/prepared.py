@@ -22,9 +22,8 @@ def _value(params: Mapping[str, Any], name: str, default: Any, process) -> Any:
 
 
 def _row(columns: list[tuple[str, Any]], row: tuple) -> dict[str, Any]:
-    return {
-        key: value if process is None else process(value) for (key, process), value in zip(columns, row, strict=True)
-    }
+    pairs = zip(columns, row, strict=True)
+    return {key: value if process is None else process(value) for (key, process), value in pairs}
 
 
 class Prepared:
@@ -63,13 +62,7 @@ class Prepared:
         sql, binds, columns = compiled
         values = [_value(params, name, default, process) for name, default, process in binds]
         cursor = conn.connection.dbapi_connection.execute(sql, values)
-        return [
-            {
-                key: value if process is None else process(value)
-                for (key, process), value in zip(columns, row, strict=True)
-            }
-            for row in cursor.fetchall()
-        ]
+        return [_row(columns, row) for row in cursor.fetchall()]
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row, or None."""
