@@ -35,10 +35,11 @@ class Principal:
     expires_at: datetime
 
 
-def _not_before(user: dict) -> int:
-    """The first second a token of this user may have been issued: a same-name user's old token does not count."""
-    since = max(filter(None, (user["created_at"], user.get("tokens_valid_after"))))
-    return math.floor(since.timestamp())
+def _issued_too_early(issued_at: float, user: dict) -> bool:
+    """Whether a token predates the user (a same-name user's old token) or their last password change."""
+    since = max(filter(None, (user["created_at"], user.get("tokens_valid_after")))).timestamp()
+    # Tokens of this service carry a fractional `iat`; a whole-second one (another issuer) gets whole seconds.
+    return issued_at < (since if isinstance(issued_at, float) else math.floor(since))
 
 
 async def get_principal(request: Request, required_scopes: list[str], token: str) -> Principal:
@@ -51,7 +52,7 @@ async def get_principal(request: Request, required_scopes: list[str], token: str
     user = await database(request).cached(users.get_user, claims["sub"])
     if user is None or user["disabled"]:
         raise unauthorized("Invalid token: user is unknown or disabled")
-    if claims["iat"] < _not_before(user):
+    if _issued_too_early(claims["iat"], user):
         raise unauthorized("Invalid token: issued before the user was created or last changed password")
     token_scopes = claims.get("scope", "").split()
     granted = sorted(set(token_scopes) & set(user["scopes"]))

@@ -82,7 +82,8 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.error(
         "unhandled error on %s %s\n%s%s%s", request.method, request.url.path, trace, type(exc).__name__, message
     )
-    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+    # The server drops the connection after a 500: say so, so a client does not send its next request into it.
+    return JSONResponse({"detail": "Internal Server Error"}, status_code=500, headers={"Connection": "close"})
 
 
 HANDLERS = {

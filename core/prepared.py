@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import BindParameter
 
@@ -61,8 +62,12 @@ class Prepared:
             return [dict(row._mapping) for row in conn.execute(self.statement, params)]
         sql, binds, columns = compiled
         values = [_value(params, name, default, process) for name, default, process in binds]
-        cursor = conn.connection.dbapi_connection.execute(sql, values)
-        return [_row(columns, row) for row in cursor.fetchall()]
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        try:
+            rows = conn.connection.dbapi_connection.execute(sql, values).fetchall()
+        except dbapi_error as exc:  # as SQLAlchemy raises it: a locked database is an OperationalError (503)
+            raise DBAPIError.instance(sql, values, exc, dbapi_error, dialect=conn.dialect) from exc
+        return [_row(columns, row) for row in rows]
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row, or None."""

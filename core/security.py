@@ -69,13 +69,14 @@ def create_access_token(
     if keys.signing_key is None:
         raise CannotSign
     lifetime = timedelta(minutes=expires_minutes or settings.access_token_expire_minutes)
-    now = datetime.now(UTC)
+    issued = time.time()
     claims = {
         "sub": subject,
         "scope": " ".join(scopes),
-        "iat": now,
-        "nbf": now,
-        "exp": now + lifetime,
+        # Sub-second `iat` (RFC 7519 allows fractions): a password change revokes a token issued the same second.
+        "iat": issued,
+        "nbf": int(issued),
+        "exp": datetime.fromtimestamp(issued, UTC) + lifetime,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "jti": uuid.uuid4().hex,

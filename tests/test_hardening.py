@@ -1,12 +1,18 @@
 """Bad input, body limits, login throttling, production secrets, deleted users."""
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from core.config import Settings
+from core.db import users as users_table
+from core.db import write_transaction
 from core.secret import InsecureSecret, load_jwt_secret
 from main import create_app
 from tests.conftest import PASSWORD
+from tests.dbs import ON_POSTGRES
 
 ITEM = {"name": "Updated Item", "price": 19.99, "in_stock": True}
 
@@ -305,13 +311,10 @@ def test_user_names_are_case_insensitive_and_scopes_known(client, admin):
 
 
 def test_old_token_of_a_deleted_and_recreated_user_is_refused(client, admin, make_user, token_for):
-    import time
-
     make_user("eve", "items:write")
     old = {"Authorization": f"Bearer {token_for('eve', 'items:write')}"}
     assert client.get("/aaa/me", headers=old).status_code == 200
     assert client.delete("/aaa/users/eve", headers=admin).status_code == 204
-    time.sleep(1.05)  # tokens carry whole seconds
     created = client.post("/aaa/users", json={"username": "eve", "password": "eve-password"}, headers=admin)
     assert created.status_code == 201
     refused = client.get("/aaa/me", headers=old)
@@ -321,15 +324,51 @@ def test_old_token_of_a_deleted_and_recreated_user_is_refused(client, admin, mak
 
 
 def test_password_change_revokes_earlier_tokens(client, admin, make_user):
-    import time
-
     make_user("frank", "items:write")
     old = {"Authorization": f"Bearer {login(client, 'frank').json()['access_token']}"}
-    time.sleep(1.05)
+    # At once, most often within the same second: tokens carry a fractional iat, so this one is still older.
     assert client.patch("/aaa/users/frank", json={"password": "new-password-1"}, headers=admin).status_code == 200
     assert client.get("/aaa/me", headers=old).status_code == 401
     fresh = login(client, "frank", "new-password-1").json()["access_token"]
     assert client.get("/aaa/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def test_a_token_issued_a_moment_before_a_password_change_is_refused(client, app, make_user, token_for):
+    import jwt
+
+    make_user("gina", "items:write")
+    token = token_for("gina", "items:write")
+    issued = jwt.decode(token, options={"verify_signature": False})["iat"]
+    assert isinstance(issued, float)
+    moment_later = datetime.fromtimestamp(issued + 0.001, UTC)  # the same whole second, almost always
+    with write_transaction(app.state.engine) as conn:
+        conn.execute(
+            update(users_table).where(users_table.c.username == "gina").values(tokens_valid_after=moment_later)
+        )
+    assert client.get("/aaa/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    fresh = token_for("gina", "items:write")
+    assert client.get("/aaa/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="prepared statements are the SQLite path (where a missing table is busy)")
+def test_a_database_error_in_a_prepared_statement_is_a_503(client, writer, app):
+    client.post("/items", json=ITEM, headers=writer)
+    with write_transaction(app.state.engine) as conn:
+        conn.exec_driver_sql("ALTER TABLE items RENAME TO items_gone")
+    for response in (client.get("/items/1"), client.post("/items", json=ITEM, headers=writer)):
+        assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+        assert response.json() == {"detail": "Database busy, retry shortly"}
+
+
+def test_a_500_tells_the_client_the_connection_closes(app):
+    @app.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/broken")
+    assert (response.status_code, response.headers["connection"]) == (500, "close")
+    assert response.json() == {"detail": "Internal Server Error"}
 
 
 def test_huge_if_match_version_matches_nothing(client, writer):
