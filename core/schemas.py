@@ -126,6 +126,22 @@ class ItemPublic(BaseModel):
     updated_at: datetime
 
 
+PriceFilter = Annotated[
+    Decimal | None, BeforeValidator(plain_decimal), Field(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2)
+]
+
+
+class ItemQuery(BaseModel):
+    """The query of `GET /items`: a page and optional filters (one model validates faster than six parameters)."""
+
+    limit: Annotated[PlainInt, Field(ge=1, le=100)] = 20
+    offset: Annotated[PlainInt, Field(ge=0, le=2**31)] = 0
+    q: Annotated[SearchText | None, Field(description="Name contains (case-insensitive, literal)")] = None
+    in_stock: bool | None = None
+    min_price: PriceFilter = None
+    max_price: PriceFilter = None
+
+
 class ItemPage(BaseModel):
     """One page of items."""
 

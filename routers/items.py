@@ -1,11 +1,9 @@
 """/items: the item catalogue."""
 
 import re
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
-from pydantic import BeforeValidator
 
 from core import audit
 from core import items as store
@@ -14,14 +12,12 @@ from core.deps import database, request_context
 from core.openapi import WRITE, errors
 from core.schemas import (
     MAX_ID,
-    MAX_PRICE,
     ItemCreate,
     ItemPage,
     ItemPublic,
+    ItemQuery,
     ItemUpdate,
     PlainInt,
-    SearchText,
-    plain_decimal,
 )
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -29,9 +25,6 @@ router = APIRouter(prefix="/items", tags=["items"])
 ItemId = Annotated[PlainInt, Path(ge=1, le=MAX_ID, description="Item id")]
 IfMatch = Annotated[
     str | None, Header(max_length=1024, description='ETag from a read, e.g. "3"; 412 if the item changed since')
-]
-PriceFilter = Annotated[
-    Decimal | None, BeforeValidator(plain_decimal), Query(ge=0, le=MAX_PRICE, max_digits=12, decimal_places=2)
 ]
 NOT_FOUND = errors(404, e404="No item with that id")
 ITEM_WRITE = errors(*WRITE, 404, 412, e404="No item with that id")
@@ -77,23 +70,15 @@ def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
 
 
 @router.get("", response_model=ItemPage, summary="List items", responses=errors(503))
-async def list_items(
-    request: Request,
-    limit: Annotated[PlainInt, Query(ge=1, le=100)] = 20,
-    offset: Annotated[PlainInt, Query(ge=0, le=2**31)] = 0,
-    q: Annotated[SearchText | None, Query(description="Name contains (case-insensitive, literal)")] = None,
-    in_stock: bool | None = None,
-    min_price: PriceFilter = None,
-    max_price: PriceFilter = None,
-) -> Response:
+async def list_items(request: Request, query: Annotated[ItemQuery, Query()]) -> Response:
     """A page of items in id order, with optional filters."""
     db = database(request)
-    filters = (q, in_stock, min_price, max_price)
+    page = (query.limit, query.offset, (query.q, query.in_stock, query.min_price, query.max_price))
     # One snapshot for the page and its total; a name search scans the table, so it leaves the event loop.
-    if q:
-        body = await db.read(_page_json, limit, offset, filters, scan=True)
+    if query.q:
+        body = await db.read(_page_json, *page, scan=True)
     else:
-        body = await db.cached(_page_json, limit, offset, filters, snapshot=True)
+        body = await db.cached(_page_json, *page, snapshot=True)
     return Response(body, media_type="application/json")
 
 
