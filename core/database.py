@@ -105,18 +105,24 @@ def _data_version(conn: Connection) -> int:
 
 
 class ReadCache:
-    """Read results keyed by (function, arguments), valid for one value of SQLite's data_version."""
+    """Read results keyed by (function, arguments), valid for one value of SQLite's data_version.
 
-    def __init__(self, max_entries: int) -> None:
+    Bounded twice, by entries and by the bytes of serialised bodies (a hundred-item page is about 25 KB, so
+    clients asking for many distinct pages cannot grow a process past `max_bytes`).
+    """
+
+    def __init__(self, max_entries: int, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.enabled = max_entries > 0
         self._entries: dict[Hashable, Any] = {}
+        self._bytes = 0
         self._version: int | None = None
 
     def validate(self, version: int | None) -> None:
         """Forget everything if the database changed since the entries were read (None: it may have)."""
         if version is None or version != self._version:
-            self._entries.clear()
+            self._clear()
             self._version = version
 
     def get(self, key: Hashable) -> Any:
@@ -125,9 +131,21 @@ class ReadCache:
 
     def put(self, key: Hashable, value: Any) -> None:
         """Keep a value read after the last `validate`; when full, start over rather than track recency."""
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
+        size = _size(value)
+        if len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes:
+            self._clear()
         self._entries[key] = value
+        self._bytes += size
+
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
+def _size(value: Any) -> int:
+    """Roughly what a cached value holds: the length of a serialised body, a few hundred bytes for a row."""
+    body = value[0] if isinstance(value, tuple) and value else value
+    return len(body) if isinstance(body, bytes) else 512
 
 
 def _with_connection(opener, engine: Engine, fn: Callable[..., T], *args) -> T:

@@ -13,6 +13,7 @@ from core import audit
 from core import items as store
 from core.audit import RequestContext
 from core.config import Settings
+from core.database import MISSING, ReadCache
 from core.db import audit_log, items, make_engine, single_read, users, write_transaction
 from core.migrations import upgrade
 from core.writer import WriteQueue
@@ -81,6 +82,17 @@ def test_the_cache_is_bounded_and_can_be_turned_off(client, settings, writer, ap
     assert len(small.state.db._cache._entries) <= 2
     assert not off.state.db._cache.enabled
     assert not app.state.db._cache.enabled if ON_POSTGRES else app.state.db._cache.enabled
+
+
+def test_the_cache_holds_a_bounded_number_of_bytes():
+    cache = ReadCache(max_entries=1000, max_bytes=10_000)
+    cache.validate(1)
+    for page in range(100):
+        cache.put(("page", page), b"x" * 2_500)
+        assert cache._bytes <= 10_000 and len(cache._entries) <= 4
+    assert cache.get(("page", 99)) == b"x" * 2_500
+    cache.validate(2)
+    assert (cache.get(("page", 99)), cache._bytes) == (MISSING, 0)
 
 
 def test_concurrent_writes_share_transactions_and_all_land(client, writer, monkeypatch):
