@@ -114,10 +114,14 @@ class ReadCache:
     def __init__(self, max_entries: int, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self.enabled = max_entries > 0
         self._entries: dict[Hashable, Any] = {}
         self._bytes = 0
         self._version: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """False when configured with no entries (or not SQLite)."""
+        return self.max_entries > 0
 
     def validate(self, version: int | None) -> None:
         """Forget everything if the database changed since the entries were read (None: it may have)."""

@@ -17,7 +17,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = chunked = None
+        declared, chunked = None, False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 declared = value
@@ -26,7 +26,7 @@ class BodySizeLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(send, 413 if declared.isdigit() else 400)
             return
-        if declared is None and chunked is None:  # HTTP/1.1: no length and no chunks means no body at all
+        if declared is None and not chunked:  # HTTP/1.1: no length and no chunks means no body at all
             await self.app(scope, receive, send)
             return
         received = 0

@@ -8,17 +8,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import BindParameter
 
-MISSING = object()
 
-
-def _bind(bind: BindParameter, dialect: Dialect) -> tuple[str, Any, Any]:
+def _bind(bind: BindParameter, dialect: Dialect) -> tuple[str, bool, Any, Any]:
     # A bind with a value of its own (the 1 of `version + 1`) is not in the caller's parameters.
-    default = MISSING if bind.required else bind.value
-    return bind.key, default, bind.type.dialect_impl(dialect).bind_processor(dialect)
+    return bind.key, bind.required, bind.value, bind.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _value(params: Mapping[str, Any], name: str, default: Any, process) -> Any:
-    value = params[name] if default is MISSING else params.get(name, default)
+def _value(params: Mapping[str, Any], name: str, required: bool, default: Any, process) -> Any:
+    value = params[name] if required else params.get(name, default)
     return value if process is None else process(value)
 
 
@@ -36,32 +33,33 @@ class Prepared:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[str, tuple | None] = {}
+        self._compiled: tuple | None = None  # compiled on first use; () when it must stay with SQLAlchemy
 
-    def _compile(self, conn: Connection) -> tuple | None:
-        dialect = conn.dialect
-        if dialect.name != "sqlite":
-            return None
-        if dialect.name not in self._compiled:
-            compiled = self.statement.compile(dialect=dialect)
-            if any(bind.expanding for bind in compiled.binds.values()):
-                self._compiled[dialect.name] = None  # IN lists are rendered per call: leave them to SQLAlchemy
-                return None
-            binds = [_bind(compiled.binds[name], dialect) for name in compiled.positiontup]
-            columns = [
-                (c.key, c.type.dialect_impl(dialect).result_processor(dialect, None))
-                for c in self.statement.exported_columns
-            ]
-            self._compiled[dialect.name] = (compiled.string, binds, columns)
-        return self._compiled[dialect.name]
+    def _compile(self, conn: Connection) -> tuple:
+        if conn.dialect.name != "sqlite":
+            return ()
+        if self._compiled is None:
+            self._compiled = self._compile_for(conn.dialect)
+        return self._compiled
+
+    def _compile_for(self, dialect: Dialect) -> tuple:
+        compiled = self.statement.compile(dialect=dialect)
+        if any(bind.expanding for bind in compiled.binds.values()):
+            return ()  # IN lists are rendered per call: leave them to SQLAlchemy
+        binds = [_bind(compiled.binds[name], dialect) for name in compiled.positiontup]
+        columns = [
+            (c.key, c.type.dialect_impl(dialect).result_processor(dialect, None))
+            for c in self.statement.exported_columns
+        ]
+        return compiled.string, binds, columns
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row the statement returns, as dicts of converted values."""
         compiled = self._compile(conn)
-        if compiled is None:
+        if not compiled:
             return [dict(row._mapping) for row in conn.execute(self.statement, params)]
         sql, binds, columns = compiled
-        values = [_value(params, name, default, process) for name, default, process in binds]
+        values = [_value(params, *bind) for bind in binds]
         dbapi_error = conn.dialect.loaded_dbapi.Error
         try:
             rows = conn.connection.dbapi_connection.execute(sql, values).fetchall()

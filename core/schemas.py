@@ -134,6 +134,8 @@ PriceFilter = Annotated[
 class ItemQuery(BaseModel):
     """The query of `GET /items`: a page and optional filters (one model validates faster than six parameters)."""
 
+    model_config = ConfigDict(frozen=True)  # hashable: the read cache's key
+
     limit: Annotated[PlainInt, Field(ge=1, le=100)] = 20
     offset: Annotated[PlainInt, Field(ge=0, le=2**31)] = 0
     q: Annotated[SearchText | None, Field(description="Name contains (case-insensitive, literal)")] = None

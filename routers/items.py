@@ -41,10 +41,15 @@ def _public(item: dict[str, Any]) -> ItemPublic:
     return ItemPublic.model_construct(**item)
 
 
-def _item_response(item: dict[str, Any], status_code: int = 200, **headers: str) -> Response:
-    """The item as JSON with its ETag, serialised once here instead of by a second response-model pass."""
-    body = _public(item).model_dump_json()
-    return Response(body, status_code, {"ETag": _etag(item), **headers}, media_type="application/json")
+def _item_body(item: dict[str, Any]) -> tuple[bytes, str]:
+    """The item as JSON, serialised once here instead of by a second response-model pass, and its ETag."""
+    return _public(item).model_dump_json().encode(), _etag(item)
+
+
+def _item_response(body_and_etag: tuple[bytes, str], status_code: int = 200, **headers: str) -> Response:
+    """A serialised item with its ETag."""
+    body, etag = body_and_etag
+    return Response(body, status_code, {"ETag": etag, **headers}, media_type="application/json")
 
 
 def _versions(if_match: str | None) -> tuple[int, ...] | None:
@@ -73,21 +78,19 @@ def _outcome(found: bool, mismatch: bool, if_match: str | None, ok: int) -> int:
 async def list_items(request: Request, query: Annotated[ItemQuery, Query()]) -> Response:
     """A page of items in id order, with optional filters."""
     db = database(request)
-    page = (query.limit, query.offset, (query.q, query.in_stock, query.min_price, query.max_price))
     # One snapshot for the page and its total; a name search scans the table, so it leaves the event loop.
     if query.q:
-        body = await db.read(_page_json, *page, scan=True)
+        body = await db.read(_page_json, query, scan=True)
     else:
-        body = await db.cached(_page_json, *page, snapshot=True)
+        body = await db.cached(_page_json, query, snapshot=True)
     return Response(body, media_type="application/json")
 
 
-def _page_json(conn, limit: int, offset: int, filters: tuple) -> bytes:
-    q, in_stock, min_price, max_price = filters
-    rows, total = store.list_items(
-        conn, limit=limit, offset=offset, q=q, in_stock=in_stock, min_price=min_price, max_price=max_price
-    )
-    page = ItemPage.model_construct(items=[_public(row) for row in rows], total=total, limit=limit, offset=offset)
+def _page_json(conn, query: ItemQuery) -> bytes:
+    filters = {"q": query.q, "in_stock": query.in_stock, "min_price": query.min_price, "max_price": query.max_price}
+    rows, total = store.list_items(conn, limit=query.limit, offset=query.offset, **filters)
+    items = [_public(row) for row in rows]
+    page = ItemPage.model_construct(items=items, total=total, limit=query.limit, offset=query.offset)
     return page.model_dump_json().encode()
 
 
@@ -97,13 +100,12 @@ async def read_item(item_id: ItemId, request: Request) -> Response:
     found = await database(request).cached(_item_json, item_id)
     if found is None:
         raise _failure(item_id, status.HTTP_404_NOT_FOUND)
-    body, etag = found
-    return Response(body, headers={"ETag": etag}, media_type="application/json")
+    return _item_response(found)
 
 
 def _item_json(conn, item_id: int) -> tuple[bytes, str] | None:
     item = store.get_item(conn, item_id)
-    return None if item is None else (_public(item).model_dump_json().encode(), _etag(item))
+    return None if item is None else _item_body(item)
 
 
 @router.post("", response_model=ItemPublic, status_code=201, summary="Create an item", responses=errors(*WRITE))
@@ -117,7 +119,7 @@ async def create_item(body: ItemCreate, user: ItemWriter, request: Request) -> R
         return item
 
     item = await database(request).write(write)
-    return _item_response(item, 201, Location=f"/items/{item['id']}")
+    return _item_response(_item_body(item), 201, Location=f"/items/{item['id']}")
 
 
 async def _update(
@@ -143,7 +145,7 @@ async def _update(
     item, code = await database(request).write(write)
     if code != status.HTTP_200_OK:
         raise _failure(item_id, code)
-    return _item_response(item)
+    return _item_response(_item_body(item))
 
 
 @router.put("/{item_id}", response_model=ItemPublic, summary="Replace an item", responses=ITEM_WRITE)
