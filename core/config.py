@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["plain", "json"] = "plain"
     slow_request_ms: int = Field(default=1000, ge=1)
+    gc_threshold: int = Field(default=10_000, ge=0)  # GC's first threshold once started; 0: untouched
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

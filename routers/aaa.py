@@ -9,6 +9,7 @@ from core import audit, login, users
 from core.auth import Admin, CurrentUser
 from core.db import read_transaction, utcnow, write_transaction
 from core.deps import EngineDep, RequestContextDep, SettingsDep
+from core.fast_route import FastRoute
 from core.openapi import WRITE, errors
 from core.schemas import (
     AuditPage,
@@ -26,7 +27,7 @@ from core.security import (
     hash_password,
 )
 
-router = APIRouter(prefix="/aaa", tags=["aaa"])
+router = APIRouter(prefix="/aaa", tags=["aaa"], route_class=FastRoute)
 
 UsernamePath = Annotated[Username, Path(description="User name")]
 

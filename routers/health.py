@@ -10,8 +10,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from core import __version__
 from core.db import read_transaction
 from core.deps import EngineDep, SettingsDep
+from core.fast_route import FastRoute
 
-router = APIRouter(prefix="/health", tags=["health"])
+router = APIRouter(prefix="/health", tags=["health"], route_class=FastRoute)
 
 
 @router.get("", summary="Liveness")

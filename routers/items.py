@@ -9,6 +9,7 @@ from core import audit
 from core import items as store
 from core.auth import ItemWriter, Principal
 from core.deps import database, request_context
+from core.fast_route import FastRoute
 from core.openapi import WRITE, errors
 from core.schemas import (
     MAX_ID,
@@ -20,7 +21,7 @@ from core.schemas import (
     PlainInt,
 )
 
-router = APIRouter(prefix="/items", tags=["items"])
+router = APIRouter(prefix="/items", tags=["items"], route_class=FastRoute)
 
 ItemId = Annotated[PlainInt, Path(ge=1, le=MAX_ID, description="Item id")]
 IfMatch = Annotated[

@@ -27,6 +27,7 @@ def settings(tmp_path: Path) -> Settings:
         jwt_secret_file=tmp_path / "jwt_secret",
         app_instance="api-test",
         app_port=8001,
+        gc_threshold=0,  # settling the collector starts with a full collection of the whole test process
         _env_file=None,
     )
 

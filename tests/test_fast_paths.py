@@ -1,6 +1,7 @@
 """The fast paths (read cache, group commit, prepared statements) answer exactly what the plain paths would."""
 
 import asyncio
+import gc
 import logging
 import threading
 from decimal import Decimal
@@ -9,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, update
 
-from core import audit
+from core import audit, gc_tuning
 from core import items as store
 from core.audit import RequestContext
 from core.config import Settings
@@ -199,3 +200,14 @@ def test_access_lines_escape_what_a_client_controls(client, caplog):
     lines = [record.getMessage() for record in caplog.records if record.name == "app.access"]
     assert '"GET /items/\\nINFO forged" 422' in lines[0] and "\n" not in lines[0]
     assert '"GET /items/caf\\xe9" 422' in lines[1]
+
+
+def test_the_collector_is_settled_while_an_app_serves_and_restored_after(settings):
+    before = gc.get_threshold()
+    with TestClient(create_app(settings.model_copy(update={"gc_threshold": 5000}))) as client:
+        assert client.get("/health").status_code == 200
+        assert gc.get_threshold() == (5000, *before[1:])
+        assert gc.get_freeze_count() > 1000  # what startup built is out of the collector's walks
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
+    with gc_tuning.settled(0):  # 0: the collector as Python set it
+        assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
