@@ -2,8 +2,9 @@
 
 Every target runs once per round, rounds repeat (default 2). The summary per target is the median over rounds;
 ratios divide medians from the same invocation. One-worker runs pin the server and wrk to different CPUs; the
-both-ports run (two instances, two wrk at once) is unpinned. Prints a table and the issue's goals (informational:
-the exit code is 0 unless the benchmark itself failed), writes <out>/bench.json and <out>/bench.png.
+both-ports run (two instances, a one-thread wrk on each at once: the client threads of a one-port run) is
+unpinned. Prints a table and the issue's goals (informational: the exit code is 0 unless the benchmark itself
+failed), writes <out>/bench.json and <out>/bench.png.
 
     .venv/bin/python scripts/bench.py [--short] [--duration S] [--rounds N] [--connections N] [--out DIR]
 """
@@ -348,9 +349,11 @@ class Bench:
         self.commands: dict[str, object] = {}
         self.targets = list(TARGETS)
 
-    def wrk_command(self, port: int, path: str, script: Path | None, seconds: int, cpu: int | None) -> list[str]:
+    def wrk_command(
+        self, port: int, path: str, script: Path | None, seconds: int, cpu: int | None, threads: int = THREADS
+    ) -> list[str]:
         """The wrk command line for one run."""
-        cmd = [self.wrk, f"-t{THREADS}", f"-c{self.args.connections}", f"-d{seconds}s", "--latency"]
+        cmd = [self.wrk, f"-t{threads}", f"-c{self.args.connections}", f"-d{seconds}s", "--latency"]
         cmd += ["-s", str(script)] if script else []
         return pinned([*cmd, f"http://{HOST}:{port}{path}"], cpu)
 
@@ -358,16 +361,19 @@ class Bench:
         """Run wrk against every port of the target's server at once; the figures (summed over ports)."""
         path = target.path.format(**self.ids)
         script = self.scripts.get(f"pg:{target.method}" if target.server == "postgres" else target.method)
+        ports = self.ports[target.server]
         cpu = None if target.server == "pair" else self.wrk_cpu
+        # Each port gets the connections of a one-port run; the wrk threads in all are those of a one-port run.
+        threads = max(1, THREADS // len(ports))
         runs = [
             self.procs.start(
-                self.wrk_command(port, path, script, seconds, cpu),
+                self.wrk_command(port, path, script, seconds, cpu, threads),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 text=True,
             )
-            for port in self.ports[target.server]
+            for port in ports
         ]
         outputs = []
         for run in runs:
