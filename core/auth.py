@@ -42,6 +42,28 @@ def _issued_too_early(issued_at: float, user: dict) -> bool:
     return issued_at < (since if isinstance(issued_at, float) else math.floor(since))
 
 
+@dataclass(frozen=True)
+class Access:
+    """What the database says of a token: its principal and the route's missing scopes, or why it is refused."""
+
+    principal: Principal | None
+    refused: str | None = None
+    missing: tuple[str, ...] = ()
+
+
+def _access(conn, subject: str, issued_at: float, scope: str, expires: float, required: tuple[str, ...]) -> Access:
+    """The token's subject as the database has it now, checked against the token and the route's scopes."""
+    user = users.get_user(conn, subject)
+    if user is None or user["disabled"]:
+        return Access(None, "Invalid token: user is unknown or disabled")
+    if _issued_too_early(issued_at, user):
+        return Access(None, "Invalid token: issued before the user was created or last changed password")
+    token_scopes = scope.split()
+    granted = sorted(set(token_scopes) & set(user["scopes"]))
+    principal = Principal(user["username"], granted, token_scopes, datetime.fromtimestamp(expires, UTC))
+    return Access(principal, missing=tuple(scope for scope in required if scope not in granted))
+
+
 async def get_principal(request: Request, required_scopes: list[str], token: str) -> Principal:
     """Verify the token, check the user is still active, and enforce the route's scopes."""
     try:
@@ -49,27 +71,19 @@ async def get_principal(request: Request, required_scopes: list[str], token: str
     except jwt.InvalidTokenError as exc:
         raise unauthorized(f"Invalid token: {exc}") from exc
     # Cached only until the next commit to the database: a disable or password change applies at once.
-    user = await database(request).cached(users.get_user, claims["sub"])
-    if user is None or user["disabled"]:
-        raise unauthorized("Invalid token: user is unknown or disabled")
-    if _issued_too_early(claims["iat"], user):
-        raise unauthorized("Invalid token: issued before the user was created or last changed password")
-    token_scopes = claims.get("scope", "").split()
-    granted = sorted(set(token_scopes) & set(user["scopes"]))
-    missing = [scope for scope in required_scopes if scope not in granted]
-    request.scope.setdefault("state", {})["user"] = user["username"]
-    if missing:
+    facts = (claims["sub"], claims["iat"], claims.get("scope", ""), claims["exp"], tuple(required_scopes))
+    access = await database(request).cached(_access, *facts)
+    if access.principal is None:
+        raise unauthorized(access.refused)
+    request.scope.setdefault("state", {})["user"] = access.principal.username
+    if access.missing:
+        missing = " ".join(access.missing)
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            f"Missing scope: {' '.join(missing)}",
-            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'},
+            f"Missing scope: {missing}",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{missing}"'},
         )
-    return Principal(
-        username=user["username"],
-        scopes=granted,
-        token_scopes=token_scopes,
-        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-    )
+    return access.principal
 
 
 def _token(request: Request) -> str:

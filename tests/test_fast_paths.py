@@ -4,6 +4,7 @@ import asyncio
 import gc
 import logging
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -69,6 +70,26 @@ def test_disabling_a_user_elsewhere_stops_their_token_at_once(client, make_user,
         conn.execute(update(users).where(users.c.username == "carol").values(disabled=True))
     other.dispose()
     assert client.get("/aaa/me", headers=headers).status_code == 401
+    assert client.post("/items", json=ITEM, headers=headers).status_code == 401
+
+
+def test_a_cached_access_decision_follows_scope_and_password_changes_elsewhere(client, make_user, token_for, app):
+    make_user("dave", "items:write")
+    headers = {"Authorization": f"Bearer {token_for('dave', 'items:write')}"}
+    assert [client.post("/items", json=ITEM, headers=headers).status_code for _ in range(2)] == [201, 201]
+    other = elsewhere(app)
+
+    def change(**values) -> None:
+        with other.begin() as conn:
+            conn.execute(update(users).where(users.c.username == "dave").values(**values))
+
+    change(scopes="")
+    refused = client.post("/items", json=ITEM, headers=headers)
+    assert (refused.status_code, refused.json()["detail"]) == (403, "Missing scope: items:write")
+    change(scopes="items:write")
+    assert client.post("/items", json=ITEM, headers=headers).status_code == 201
+    change(tokens_valid_after=datetime.now(UTC))  # as a password change does
+    other.dispose()
     assert client.post("/items", json=ITEM, headers=headers).status_code == 401
 
 
