@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import time
+import weakref
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,18 +37,26 @@ class _RequestId(logging.Filter):
         return True
 
 
-class LoopBatchedStreamHandler(logging.StreamHandler):
-    """A StreamHandler that writes the lines logged in one turn of the event loop with one write.
+# A pipe write up to this size is atomic: workers sharing pm2's stdout pipe never splice each other's lines.
+PIPE_BUF = 4096
 
-    Under load, a write per access line was a system call per request (and a read per line in pm2). Lines logged
-    on the event loop are written together right after the loop's current callbacks (call_soon), still whole
-    and in order; lines from other threads, or with no loop running, are written at once, after any pending.
+
+class LoopBatchedStreamHandler(logging.StreamHandler):
+    """A StreamHandler that writes the access lines of one turn of the event loop together.
+
+    Under load, a write per access line was a system call per request (and a read per line in pm2). Access lines
+    logged on the event loop are written right after the loop's current callbacks (call_soon), in writes of at
+    most PIPE_BUF bytes of whole lines. Every other line (start, stop, warnings), and lines from other threads or
+    with no loop running, are written at once, after what is pending: a process that a signal ends right after
+    logging loses no line but the access lines of that one turn.
     """
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, batched: tuple[str, ...] = ("app.access",)) -> None:
         super().__init__(stream)
+        self.batched = frozenset(batched)
         self._pending: list[str] = []
         self._flush_on: asyncio.AbstractEventLoop | None = None
+        _handlers.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -56,12 +65,10 @@ class LoopBatchedStreamHandler(logging.StreamHandler):
             self.handleError(record)
             return
         self._pending.append(line)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = _running_loop() if record.name in self.batched else None
+        if loop is None:
             self.flush()
-            return
-        if self._flush_on is not loop:  # one flush per loop turn; a loop that closed meanwhile never ran it
+        elif self._flush_on is not loop:  # one flush per loop turn; a loop that closed meanwhile never ran it
             self._flush_on = loop
             loop.call_soon(self.flush)
 
@@ -69,20 +76,51 @@ class LoopBatchedStreamHandler(logging.StreamHandler):
         """Write what is pending, then flush the stream."""
         with self.lock:
             self._flush_on = None
-            text, self._pending = "".join(self._pending), []
+            pending, self._pending = self._pending, []
             try:
-                if text:
-                    self.stream.write(text)
-                if hasattr(self.stream, "flush"):
+                for chunk in _chunks(pending):
+                    self.stream.write(chunk)
+                    self.stream.flush()  # one write per chunk
+                if not pending and hasattr(self.stream, "flush"):
                     self.stream.flush()
             except Exception:  # noqa: BLE001 - as logging's handleError: report on stderr, never raise
-                _report_lost(text)
+                _report_lost(pending)
+
+    def forget_pending(self) -> None:
+        """Drop what is pending (in a forked child: the parent writes it)."""
+        self._pending, self._flush_on = [], None
 
 
-def _report_lost(text: str) -> None:
-    if text and logging.raiseExceptions:
+_handlers: "weakref.WeakSet[LoopBatchedStreamHandler]" = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [handler.forget_pending() for handler in _handlers])
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _chunks(lines: list[str]) -> list[str]:
+    """`lines` joined into chunks of at most PIPE_BUF bytes of whole lines (a longer line is a chunk alone)."""
+    chunks, current, size = [], [], 0
+    for line in lines:
+        length = len(line) if line.isascii() else len(line.encode())
+        if current and size + length > PIPE_BUF:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += length
+    if current:
+        chunks.append("".join(current))
+    return chunks
+
+
+def _report_lost(lines: list[str]) -> None:
+    if lines and logging.raiseExceptions:
         with contextlib.suppress(OSError):
-            sys.stderr.write(f"--- Logging error: {text.count(chr(10))} lines could not be written\n")
+            sys.stderr.write(f"--- Logging error: {len(lines)} lines could not be written\n")
 
 
 class JsonFormatter(logging.Formatter):

@@ -232,3 +232,8 @@ def test_the_collector_is_settled_while_an_app_serves_and_restored_after(setting
     assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
     with gc_tuning.settled(0):  # 0: the collector as Python set it
         assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)
+    with gc_tuning.settled(5000):
+        with gc_tuning.settled(5000):  # two apps serving at once: the first to stop keeps the other's setting
+            pass
+        assert gc.get_threshold()[0] == 5000 and gc.get_freeze_count() > 0
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (before, 0)

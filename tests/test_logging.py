@@ -3,8 +3,15 @@
 import asyncio
 import logging
 import os
+import signal
+import subprocess
+import sys
 
-from core.logging import LoopBatchedStreamHandler, _ids
+import pytest
+import requests
+
+from core.logging import PIPE_BUF, LoopBatchedStreamHandler, _chunks, _ids
+from tests.procs import ROOT, free_ports, manage, service_env, terminate, wait_healthy
 
 
 class Stream:
@@ -20,14 +27,17 @@ class Stream:
         pass
 
 
-def _logger(stream: Stream) -> logging.Logger:
-    logger = logging.getLogger(f"test.batched.{id(stream)}")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    handler = LoopBatchedStreamHandler(stream)
+def _logger(stream: Stream, other: str = "") -> logging.Logger:
+    """A logger whose lines are batched; `other`: a second logger of that name on the same handler, not batched."""
+    batched = f"test.batched.{id(stream)}"
+    handler = LoopBatchedStreamHandler(stream, batched=(batched,))
     handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.handlers = [handler]
-    return logger
+    for name in filter(None, (batched, other)):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.handlers = [handler]
+    return logging.getLogger(batched)
 
 
 def test_lines_of_one_loop_turn_are_one_write_made_in_the_next_turn():
@@ -74,6 +84,72 @@ def test_lines_pending_when_a_loop_closes_are_written_with_the_next_ones():
     assert stream.writes == []
     asyncio.run(asyncio.sleep(0, log.info("first of the next loop")))
     assert "".join(stream.writes) == "last of a loop that stops\nfirst of the next loop\n"
+
+
+def test_other_lines_are_written_at_once_after_pending_access_lines():
+    stream = Stream()
+    access = _logger(stream, other=f"test.other.{id(stream)}")
+    other = logging.getLogger(f"test.other.{id(stream)}")
+
+    async def serve() -> None:
+        access.info("access 1")
+        access.info("access 2")
+        other.info("stopping")  # not batched: written now, after the pending ones
+        assert stream.writes == ["access 1\naccess 2\nstopping\n"]
+
+    asyncio.run(serve())
+
+
+def test_a_flush_writes_whole_lines_in_chunks_a_pipe_keeps_atomic():
+    lines = [f"line {n:05d} " + "x" * 90 + "\n" for n in range(200)] + ["é" * 3000 + "\n", "y" * 5000 + "\n"]
+    chunks = _chunks(lines)
+    assert "".join(chunks) == "".join(lines)
+    assert all(chunk.endswith("\n") for chunk in chunks)
+    assert all(len(chunk.encode()) <= PIPE_BUF or chunk.count("\n") == 1 for chunk in chunks)  # long lines alone
+    assert chunks[-2:] == ["é" * 3000 + "\n", "y" * 5000 + "\n"]
+    assert len(chunks) == 2 + -(-200 * 101 // PIPE_BUF)
+
+
+def test_a_forked_child_does_not_write_the_parents_pending_lines():
+    stream = Stream()
+    log = _logger(stream)
+    read, write = os.pipe()
+
+    async def serve() -> None:
+        log.info("parent's line")
+        pid = os.fork()
+        if pid == 0:
+            log.info("child's line")  # off the batch: flushes what the child has pending
+            os.write(write, "".join(stream.writes).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+    asyncio.run(serve())
+    os.close(write)
+    assert os.read(read, 1024).decode() == "child's line\n"  # the parent's pending line was dropped in the child
+    os.close(read)
+    assert stream.writes == ["parent's line\n"]
+
+
+@pytest.mark.slow
+def test_a_server_stopped_by_sigterm_writes_every_line(tmp_path):
+    (port,) = free_ports(1)
+    env = service_env(tmp_path)
+    manage(env, "init")
+    out = (tmp_path / "out.log").open("wb")
+    command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT), "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env | {"APP_PORT": str(port)}, stdout=out, stderr=out)
+    try:
+        wait_healthy(port)
+        assert requests.get(f"http://127.0.0.1:{port}/items/1", timeout=5).status_code == 404
+        proc.send_signal(signal.SIGTERM)  # uvicorn re-raises it after shutdown: the process ends by the signal
+        proc.wait(15)
+    finally:
+        terminate(proc)
+        out.close()
+    log = (tmp_path / "out.log").read_text()
+    assert '"GET /items/1" 404' in log
+    assert log.rstrip().endswith(f"Finished server process [{proc.pid}]")
 
 
 def test_a_failing_stream_loses_the_lines_but_not_the_request(capsys):
