@@ -42,8 +42,9 @@ function uvicorn(port) {
       "--http", "core.serving:DrainingHttpToolsProtocol", // finishes just-accepted requests on shutdown
       "--timeout-graceful-shutdown", String(graceful),
       "--forwarded-allow-ips", forwardedAllowIps,
-      // With --workers uvicorn's supervisor holds the socket and replaces workers one by one on SIGHUP.
-      ...(workers > 1 ? ["--workers", String(workers)] : []),
+      // With --workers uvicorn's supervisor holds the socket and replaces workers one by one on SIGHUP. It gives a
+      // new worker 5 s to be ready by default, and a loaded 2-core host can take longer: then it aborts the reload.
+      ...(workers > 1 ? ["--workers", String(workers), "--timeout-worker-healthcheck", "30"] : []),
     ],
     env: {
       APP_PORT: port,
