@@ -30,12 +30,12 @@ JSON = "application/json"
 
 @dataclass(frozen=True)
 class Param:
-    """A path or header parameter: the endpoint's argument, its field and the request key it is read from."""
+    """A path, header or query-model parameter: the argument, its field and the request key it is read from."""
 
     name: str
     field: ModelField
     alias: str
-    source: str  # "path" or "header"
+    source: str  # "path", "header", or "query" (a field of a query model)
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,21 @@ class Plan:
     body: ModelField | None
 
 
+def _takes_special(dependant: Dependant) -> bool:
+    """Whether the callable takes a WebSocket, an HTTPConnection, the Response or BackgroundTasks."""
+    return any(
+        (
+            dependant.websocket_param_name,
+            dependant.http_connection_param_name,
+            dependant.response_param_name,
+            dependant.background_tasks_param_name,
+        )
+    )
+
+
 def _only_request_and_scopes(dependant: Dependant) -> bool:
     fields = (dependant.path_params, dependant.query_params, dependant.header_params, dependant.cookie_params)
-    special = (
-        dependant.websocket_param_name,
-        dependant.http_connection_param_name,
-        dependant.response_param_name,
-        dependant.background_tasks_param_name,
-    )
-    return not any(fields) and not dependant.body_params and not dependant.dependencies and not any(special)
+    return not any(fields) and not (dependant.body_params or dependant.dependencies or _takes_special(dependant))
 
 
 def _security_dependency(dependant: Dependant) -> SecurityDependency | None:
@@ -125,11 +131,9 @@ def make_plan(route: APIRoute) -> Plan | None:
     dependant = route.dependant
     if not _is_coroutine_callable(route.endpoint) or not _returns_response(route.endpoint):
         return None
-    if dependant.cookie_params or dependant.security_scopes_param_name:
+    if dependant.cookie_params or dependant.security_scopes_param_name or _takes_special(dependant):
         return None
-    if any((dependant.websocket_param_name, dependant.http_connection_param_name)):
-        return None
-    if dependant.response_param_name or dependant.background_tasks_param_name or len(dependant.body_params) > 1:
+    if len(dependant.body_params) > 1:
         return None
     body = route.body_field
     if body is not None and (route._embed_body_fields or isinstance(body.field_info, params.Form)):
