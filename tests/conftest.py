@@ -18,8 +18,7 @@ TEST_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct-horse-battery"
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def make_settings(tmp_path: Path) -> Settings:
     """Settings pointing at a fresh database and secret under tmp_path."""
     return Settings(
         database_url=fresh_database_url(tmp_path),
@@ -30,6 +29,12 @@ def settings(tmp_path: Path) -> Settings:
         gc_threshold=0,  # settling the collector starts with a full collection of the whole test process
         _env_file=None,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings pointing at a fresh database and secret under tmp_path."""
+    return make_settings(tmp_path)
 
 
 @pytest.fixture

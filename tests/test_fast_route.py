@@ -8,14 +8,12 @@ from sqlalchemy import select
 
 from core import users
 from core.auth import Principal, bearer_token
-from core.config import Settings
 from core.db import audit_log, write_transaction
 from core.fast_route import FastRoute
 from core.keys import load_keyring
 from core.security import create_access_token
 from main import create_app
-from tests.conftest import TEST_SECRET
-from tests.dbs import fresh_database_url
+from tests.conftest import make_settings
 
 ITEM = '{"name": "Lamp", "price": 19.99, "in_stock": true}'
 JSON = "application/json"
@@ -141,14 +139,7 @@ def _send(client: TestClient, tokens: dict[str, str], case) -> tuple:
 
 def _answers(tmp_path: Path, planned: bool) -> tuple[list[tuple], list[tuple]]:
     """Every case's answer and the audit trail, on a fresh database."""
-    settings = Settings(
-        database_url=fresh_database_url(tmp_path),
-        jwt_secret=TEST_SECRET,
-        jwt_secret_file=tmp_path / "jwt_secret",
-        app_instance="api-test",
-        app_port=8001,
-        _env_file=None,
-    )
+    settings = make_settings(tmp_path)
     app = create_app(settings)
     if not planned:
         standard_handlers(app)
